@@ -1,0 +1,69 @@
+"""Training augmentation: geometry (flip, rotation, box scale and shift jitter) and
+photometry (colour, blur, JPEG noise, occlusion). The model will meet boxes from other
+face detectors, so the box jitter is part of the job, not decoration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .preprocess import Box
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5  # probability of a horizontal flip
+    rotation: float = 20.0  # max degrees, uniform in [-rotation, rotation]
+    scale: float = 0.12  # box side jitter: factor in [1 - scale, 1 + scale]
+    shift: float = 0.08  # box centre jitter, fraction of the box side
+    color: float = 0.3  # brightness/contrast/saturation strength
+    blur: float = 0.2  # probability of a Gaussian blur
+    jpeg: float = 0.2  # probability of JPEG re-encoding
+    occlusion: float = 0.0  # probability of a random grey patch
+
+
+def jitter_box(box: Box, rng: np.random.Generator, cfg: AugmentConfig) -> tuple[Box, float]:
+    """A randomly scaled and shifted box and a rotation angle."""
+    left, top, right, bottom = box
+    w, h = right - left, bottom - top
+    side = max(w, h)
+    cx = (left + right) / 2 + rng.uniform(-cfg.shift, cfg.shift) * side
+    cy = (top + bottom) / 2 + rng.uniform(-cfg.shift, cfg.shift) * side
+    s = rng.uniform(1 - cfg.scale, 1 + cfg.scale)
+    w, h = w * s, h * s
+    angle = rng.uniform(-cfg.rotation, cfg.rotation) if cfg.rotation > 0 else 0.0
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), float(angle)
+
+
+def flip_horizontal(crop: np.ndarray, uv: np.ndarray, flip_perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror a crop and its crop-normalised landmarks; swap left/right points."""
+    uv = uv.copy()
+    uv[:, 0] = 1.0 - uv[:, 0]
+    return np.ascontiguousarray(crop[:, ::-1]), uv[flip_perm]
+
+
+def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    out = crop.astype(np.float32)
+    if cfg.color > 0:
+        c = cfg.color
+        grey = out.mean(axis=2, keepdims=True)
+        out = grey + (out - grey) * rng.uniform(1 - c, 1 + c)  # saturation
+        out = (out - out.mean()) * rng.uniform(1 - c, 1 + c) + out.mean()  # contrast
+        out = out + rng.uniform(-c, c) * 64  # brightness
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.blur:
+        sigma = rng.uniform(0.3, 1.5)
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    if rng.random() < cfg.jpeg:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 80))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if rng.random() < cfg.occlusion:
+        h, w = out.shape[:2]
+        ph, pw = int(rng.uniform(0.15, 0.4) * h), int(rng.uniform(0.15, 0.4) * w)
+        y, x = int(rng.integers(0, h - ph)), int(rng.integers(0, w - pw))
+        out = out.copy()
+        out[y : y + ph, x : x + pw] = rng.integers(0, 256, size=3, dtype=np.uint8)
+    return out

@@ -1,0 +1,63 @@
+"""Checkpoints: saved atomically, loaded with ``weights_only=True`` (no pickle code
+runs), and self-describing: recipe, landmark scheme, crop spec and box rule ride along."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from .errors import EdgemarkError
+from .io import atomic_path
+from .models import build_model
+from .preprocess import CropSpec
+from .recipe import Recipe, recipe_from_dict
+from .scheme import LandmarkScheme
+
+CHECKPOINT_FORMAT = "edgemark-checkpoint-1"
+
+
+def save_checkpoint(path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+
+
+def load_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgemarkError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a corrupt or foreign file
+        raise EdgemarkError(f"{path}: not a readable edgemark checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise EdgemarkError(f"{path}: not an edgemark checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r})")
+    return state
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class LoadedModel:
+    """A model rebuilt from a checkpoint, with what is needed to feed it."""
+
+    def __init__(self, state: dict, path: str = ""):
+        self.path = path
+        self.recipe: Recipe = recipe_from_dict(state["recipe"])
+        self.scheme = LandmarkScheme.from_dict(state["scheme"])
+        self.crop = CropSpec.from_dict(state["crop"])
+        self.box_rule: dict = state.get("box_rule") or {}
+        m = self.recipe.model
+        self.model = build_model(m.name, self.scheme.num_points, self.crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
+        self.model.load_state_dict(state["model"])
+        self.model.eval()
+
+
+def load_model(path) -> LoadedModel:
+    return LoadedModel(load_checkpoint(path), str(path))

@@ -1,0 +1,242 @@
+"""The ``edgemark`` command line (Typer + rich). Each command is a thin shell over a
+module that does the work; errors a user can act on print as one line, no traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .errors import EdgemarkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, evaluate and ship facial landmark models to edge devices.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect and fetch landmark data sets.")
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def resolve_data(data: Optional[Path]) -> Path:
+    """--data, else $EDGEMARK_DATA, else a clear error."""
+    if data is None:
+        env = os.environ.get("EDGEMARK_DATA")
+        if not env:
+            raise EdgemarkError("no data set given: pass --data DIR or set EDGEMARK_DATA "
+                                "(get the CUHK set with: edgemark data download --to DIR)")
+        data = Path(env)
+    if not data.is_dir():
+        raise EdgemarkError(f"{data}: data folder not found")
+    return data
+
+
+DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEMARK_DATA).")
+
+
+def _report_skipped(faces) -> None:
+    if faces.skipped:
+        console.print(f"[yellow]skipped {len(faces.skipped)} bad lines[/] of {faces.path}; first: {faces.skipped[0]}")
+
+
+def open_list(list_file: Optional[Path], data: Optional[Path], default_name: str, fmt: str, num_points: int,
+              images: Optional[Path] = None, skip_bad: bool = False):
+    """The list to read: --list (images relative to --images or the list's folder), else
+    DATA/default_name from --data or $EDGEMARK_DATA."""
+    from .data.lists import read_list
+
+    if list_file is None:
+        list_file = resolve_data(data) / default_name
+    faces = read_list(list_file, fmt, num_points, image_root=images, skip_bad=skip_bad)
+    _report_skipped(faces)
+    return faces
+
+
+ListOption = typer.Option(None, "--list", help="List file; image paths are relative to --images or the list's folder.")
+ImagesOption = typer.Option(None, "--images", help="Folder the list's image paths are relative to (default: the list's folder).")
+
+
+@app.command()
+def train(
+    recipe: Path = typer.Option(Path("recipes/mobilenetv2_112.yaml"), help="Training recipe (YAML)."),
+    data: Optional[Path] = DataOption,
+    out: Path = typer.Option(..., help="Run folder: last.pt, best.pt, metrics.csv, history.json."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from last.pt."),
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epoch count."),
+    subset: Optional[int] = typer.Option(None, help="Use only the first N faces of the list (smoke runs)."),
+    cache: Optional[Path] = typer.Option(None, help="Crop cache folder (default: $EDGEMARK_CACHE or ~/.cache/edgemark)."),
+    threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines and missing images, and report how many."),
+):
+    """Train a landmark model from a recipe."""
+    from .recipe import load_recipe
+    from .scheme import load_scheme
+    from .train import train as run_training
+
+    rec = load_recipe(recipe)
+    faces = open_list(list_file, data, "trainImageList.txt", "cuhk", load_scheme(rec.scheme).num_points, images, skip_bad)
+    result = run_training(rec, faces, out, resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
+                          console=console)
+    console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
+
+
+def _bar(description: str):
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+
+
+
+
+@data_app.command("stats")
+def data_stats(
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl or wflw."),
+    scheme: str = typer.Option("cuhk5", help="Landmark scheme (cuhk5, ibug68, wflw98 or a YAML file)."),
+    sizes: bool = typer.Option(True, help="Decode every image to count image sizes."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and report how many."),
+):
+    """Counts, image sizes, box sizes and inter-ocular distances of a list."""
+    from rich.table import Table
+
+    from .data.stats import list_stats
+    from .io import write_json_atomic
+    from .scheme import load_scheme
+
+    sch = load_scheme(scheme)
+    faces = open_list(list_file, data, "trainImageList.txt", fmt, sch.num_points, images, skip_bad)
+    with _bar("reading images") as bar:
+        task = bar.add_task("", total=len(faces))
+        stats = list_stats(faces, sch, sizes, lambda i, n: bar.update(task, completed=i))
+    table = Table(title=f"{faces.path}: {stats['faces']} faces")
+    for col in ("", "min", "p5", "median", "p95", "max", "mean"):
+        table.add_column(col, justify="right")
+    for key in ("box_width_px", "box_height_px", "interocular_px"):
+        if key in stats:
+            table.add_row(key, *(f"{stats[key][c]:.1f}" for c in ("min", "p5", "median", "p95", "max", "mean")))
+    console.print(table)
+    console.print("sources: " + ", ".join(f"{k} {v}" for k, v in stats["sources"].items()))
+    if "image_sizes" in stats:
+        console.print("image sizes: " + ", ".join(f"{k} ({v})" for k, v in stats["image_sizes"].items()))
+    if "landmarks_inside_box" in stats:
+        console.print(f"landmarks inside their box: {stats['landmarks_inside_box'] * 100:.1f}% of faces")
+    if json_out:
+        write_json_atomic(json_out, stats)
+
+
+@data_app.command("show")
+def data_show(
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl or wflw."),
+    scheme: str = typer.Option("cuhk5", help="Landmark scheme (cuhk5, ibug68, wflw98 or a YAML file)."),
+    n: int = typer.Option(16, "--n", help="How many faces."),
+    seed: int = typer.Option(0, help="Which random faces."),
+    out: Path = typer.Option(Path("grid.png"), help="PNG to write."),
+):
+    """A grid of random faces with their box and landmarks drawn."""
+    from .data.stats import landmark_grid
+    from .plots import write_image
+    from .scheme import load_scheme
+
+    sch = load_scheme(scheme)
+    faces = open_list(list_file, data, "trainImageList.txt", fmt, sch.num_points, images)
+    write_image(out, landmark_grid(faces, n, seed))
+    console.print(f"wrote {out} ({min(n, len(faces))} faces)")
+
+
+@data_app.command("download")
+def data_download(
+    to: Path = typer.Option(..., help="Folder to unpack the data set into."),
+    url: str = typer.Option(None, help="Archive URL (default: the official CUHK MMLab train.zip)."),
+    archive: Optional[Path] = typer.Option(None, help="Unpack this local copy of train.zip instead of downloading."),
+    sha256: Optional[str] = typer.Option(None, help="Expected SHA-256 of the archive."),
+    keep: bool = typer.Option(False, help="Keep the archive after unpacking."),
+):
+    """Download (resumable, verified) and unpack the CUHK LFW+Net archive."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from .data.download import CUHK_URL, fetch, unpack
+
+    if archive is None:
+        to.mkdir(parents=True, exist_ok=True)
+        src = url or CUHK_URL
+        with Progress(TextColumn("downloading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("", total=None)
+            archive = fetch(src, to / "train.zip", progress=lambda done, total: bar.update(task, completed=done, total=total))
+    elif not archive.is_file():
+        raise EdgemarkError(f"{archive}: archive not found")
+    report = unpack(archive, to, sha256)
+    console.print(f"unpacked {report['files']} files into {to}; sha256 {report['sha256']}")
+    for name, expected in report["expected_lists"].items():
+        got = report["lists"].get(name)
+        mark = "[green]ok" if got == expected else "[yellow]differs from the official count"
+        console.print(f"  {name}: {got if got is not None else 'missing'} lines (official: {expected}) {mark}")
+    if not keep and archive.parent == to and archive.name == "train.zip":
+        archive.unlink()
+    console.print(f"use it with: export EDGEMARK_DATA={to}")
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint (.pt) to evaluate."),
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (with boxes), mtfl (no box) or wflw."),
+    box: str = typer.Option("given", help="Box to crop by: given (the list's; whole image when it has none), image, or landmarks."),
+    out: Optional[Path] = typer.Option(None, help="Folder for metrics.json, ced.png, worst.png (default: beside the model)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and missing images, and report how many."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+):
+    """NME, failure rate @0.10, AUC@0.1, per-point NME, CED plot and worst cases."""
+    from rich.table import Table
+
+    from .evaluate import evaluate
+    from .predictors import TorchPredictor
+
+    if checkpoint is None:
+        raise EdgemarkError("pass --checkpoint CKPT")
+    if box not in ("given", "image", "landmarks"):
+        raise EdgemarkError(f"--box must be given, image or landmarks, not {box!r}")
+    predictor = TorchPredictor(checkpoint, threads=threads)
+    faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
+    lst = Path(faces.path)
+    out = out or checkpoint.parent / f"eval-{lst.stem}"
+    with _bar("evaluating") as bar:
+        task = bar.add_task("", total=len(faces))
+        result = evaluate(predictor, faces, out, box, predictor.box_rule, progress=lambda i, n: bar.update(task, completed=i),
+                          label=str(checkpoint))
+    result["skipped_lines"] = len(faces.skipped)
+    table = Table(title=f"{checkpoint} on {lst} ({result['faces']} faces, box: {box})")
+    for col in ("", "faces", "NME %", "FR@0.10 %", "AUC@0.1"):
+        table.add_column(col, justify="right")
+    table.add_row("all", str(result["faces"]), f"{result['nme'] * 100:.2f}", f"{result['failure_rate'] * 100:.2f}", f"{result['auc']:.4f}")
+    for name, s in result["per_source"].items():
+        table.add_row(name, str(s["faces"]), f"{s['nme'] * 100:.2f}", f"{s['failure_rate'] * 100:.2f}", "")
+    console.print(table)
+    console.print("per-point NME %: " + ", ".join(f"{n} {v * 100:.2f}" for n, v in zip(predictor.scheme.names, result["nme_per_point"])))
+    console.print(f"wrote {out}/metrics.json, ced.png, worst.png")
+
+
+def main() -> None:
+    try:
+        app()
+    except EdgemarkError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/] (a training run continues with --resume)")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

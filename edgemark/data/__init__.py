@@ -1,0 +1,1 @@
+"""Reading landmark data sets: list files, images, the crop cache."""

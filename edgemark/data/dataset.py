@@ -1,0 +1,54 @@
+"""A torch Dataset over the crop cache: augment, crop, normalise.
+
+Randomness is drawn from a generator seeded by (seed, epoch, index), so a sample's
+augmentation does not depend on worker count or order, and a resumed run sees the
+same samples as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..augment import AugmentConfig, flip_horizontal, jitter_box, photometric
+from ..preprocess import CropSpec, crop_face, image_to_normalised, normalise
+from ..scheme import LandmarkScheme
+from .cache import CropCache
+
+
+class LandmarkDataset(Dataset):
+    def __init__(self, cache: CropCache, indices, spec: CropSpec, scheme: LandmarkScheme,
+                 augment: AugmentConfig | None, seed: int = 0):
+        self.cache, self.indices = cache, np.asarray(indices)
+        self.spec, self.augment, self.seed = spec, augment, seed
+        self.flip_perm = scheme.flip_permutation()
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 RGB crop and its crop-normalised landmarks."""
+        j = int(self.indices[i])
+        image, box, points = self.cache.images[j], tuple(self.cache.boxes[j]), self.cache.landmarks[j]
+        angle, flip, rng = 0.0, False, None
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, j])
+            box, angle = jitter_box(box, rng, self.augment)
+            flip = rng.random() < self.augment.flip
+        crop, m = crop_face(image, box, self.spec.size, self.spec.margin, angle, to_rgb=False)
+        uv = image_to_normalised(points, m, self.spec.size)
+        if flip:
+            crop, uv = flip_horizontal(crop, uv, self.flip_perm)
+        if rng is not None:
+            crop = photometric(crop, rng, self.augment)
+        return crop, uv
+
+    def __getitem__(self, i: int):
+        crop, uv = self.sample(i)
+        x = normalise(crop, self.spec.mean, self.spec.std)[0]
+        return torch.from_numpy(x), torch.from_numpy(uv)

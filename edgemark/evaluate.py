@@ -1,0 +1,84 @@
+"""Evaluation of any predictor on a landmark list: NME, failure rate, AUC, per-point NME,
+per-source figures, a CED plot and a grid of the worst faces (prediction green, truth red)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .data.images import read_image, record_box
+from .data.lists import FaceList
+from .io import write_json_atomic
+from .metrics import point_errors, summarize
+from .plots import GREEN, RED, draw_points, plot_ced, tile, write_image
+from .predictors.base import Predictor
+from .preprocess import apply_affine, crop_face, normalised_to_image
+
+
+def predict_list(predictor: Predictor, faces: FaceList, box_mode: str = "given", box_rule: dict | None = None,
+                 batch_size: int = 64, progress=None) -> np.ndarray:
+    """Landmarks (N, K, 2) in image pixels for every face of the list."""
+    size, margin = predictor.crop.size, predictor.crop.margin
+    out = np.zeros((len(faces), predictor.scheme.num_points, 2), np.float32)
+    for start in range(0, len(faces), batch_size):
+        chunk = faces.records[start : start + batch_size]
+        crops, mats = [], []
+        for r in chunk:
+            image = read_image(r)
+            crop, m = crop_face(image, record_box(r, image, box_mode, box_rule), size, margin)
+            crops.append(crop)
+            mats.append(m)
+        uv = predictor.predict_crops(np.stack(crops))
+        for i, m in enumerate(mats):
+            out[start + i] = normalised_to_image(uv[i], m, size)
+        if progress is not None:
+            progress(min(start + batch_size, len(faces)), len(faces))
+    return out
+
+
+def source_of(record) -> str:
+    """The data source of a face: the first folder of its image path (lfw_5590, net_7876)."""
+    return record.image_path.parent.name
+
+
+def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None, box_mode: str = "given",
+             box_rule: dict | None = None, worst: int = 24, progress=None, label: str = "") -> dict:
+    truth = np.stack([r.landmarks for r in faces.records])
+    pred = predict_list(predictor, faces, box_mode, box_rule, progress=progress)
+    io = predictor.scheme.interocular
+    result = summarize(pred, truth, io)
+    result.update(list=faces.path, box=box_mode, model=label, predictor=predictor.description)
+    per_face = point_errors(pred, truth, io).mean(axis=1)
+    sources = np.array([source_of(r) for r in faces.records])
+    iod = np.linalg.norm(truth[:, io[0]] - truth[:, io[1]], axis=1)
+    result["per_source"] = {}
+    for s in sorted(set(sources)):
+        sel = sources == s
+        bias = ((pred[sel] - truth[sel]) / iod[sel, None, None]).mean(axis=(0, 1))  # mean signed error / IOD
+        result["per_source"][s] = {"faces": int(sel.sum()), "nme": float(per_face[sel].mean()),
+                                   "failure_rate": float((per_face[sel] > result["threshold"]).mean()),
+                                   "bias_x": float(bias[0]), "bias_y": float(bias[1])}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        write_json_atomic(out_dir / "metrics.json", result)
+        np.savez_compressed(out_dir / "predictions.npz", pred=pred, truth=truth, nme=per_face)
+        plot_ced({label or "model": per_face}, out_dir / "ced.png", result["threshold"],
+                 f"CED on {Path(faces.path).name} ({len(faces)} faces)")
+        write_image(out_dir / "worst.png", worst_grid(faces, pred, per_face, worst, box_mode, box_rule))
+    return result
+
+
+def worst_grid(faces: FaceList, pred: np.ndarray, per_face: np.ndarray, n: int, box_mode: str, box_rule) -> np.ndarray:
+    images, captions = [], []
+    for i in np.argsort(-per_face)[:n]:
+        r = faces.records[i]
+        image = read_image(r)
+        box = record_box(r, image, box_mode, box_rule)
+        crop, m = crop_face(image, box, 160, 0.3, to_rgb=False)
+        # draw in crop pixels: map both point sets through the same crop matrix
+        draw_points(crop, apply_affine(m, r.landmarks), RED)
+        draw_points(crop, apply_affine(m, pred[i]), GREEN)
+        images.append(crop)
+        captions.append(f"{per_face[i] * 100:.1f}% {r.image_path.name[:14]}")
+    return tile(images, 160, 8, captions)

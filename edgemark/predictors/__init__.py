@@ -1,0 +1,6 @@
+"""One predictor interface for every runtime: uint8 face crops in, landmarks out."""
+
+from .base import Predictor
+from .torch_predictor import TorchPredictor
+
+__all__ = ["Predictor", "TorchPredictor"]

@@ -1,0 +1,153 @@
+"""The one preprocessing path: crop a face by its box with a margin, resize, normalise.
+
+Training, evaluation, every runtime and the demo call these functions, so accuracy
+differences between artifacts come only from format and precision.
+
+Pixel convention (used everywhere in edgemark): pixel centres sit at integer
+coordinates, as in OpenCV; pixel ``i`` covers ``[i - 0.5, i + 0.5]``. Landmarks inside
+a crop are *crop-normalised*: ``u = (x_crop + 0.5) / size``, so 0 is the crop's left
+edge and 1 its right edge, independent of the crop resolution.
+
+The crop is a square centred on the box, side ``max(w, h) * (1 + margin)``, optionally
+rotated by ``angle`` degrees (counter-clockwise in the image) about the box centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom in image pixels
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """How a model wants its input: stored in checkpoints and manifests."""
+
+    size: int = 112
+    margin: float = 0.2
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)  # RGB, on 0..255 values
+    std: tuple[float, float, float] = (128.0, 128.0, 128.0)
+
+    def to_dict(self) -> dict:
+        return {"size": self.size, "margin": self.margin, "mean": list(self.mean), "std": list(self.std),
+                "color": "RGB", "pixel_convention": "centres at integer coordinates"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CropSpec":
+        return cls(int(d["size"]), float(d["margin"]), tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
+
+
+def square_box(box: Box, margin: float) -> tuple[float, float, float]:
+    """Centre x, centre y and side of the square crop region for ``box``."""
+    left, top, right, bottom = box
+    side = max(right - left, bottom - top) * (1.0 + margin)
+    return (left + right) / 2.0, (top + bottom) / 2.0, side
+
+
+def crop_matrix(box: Box, size: int, margin: float, angle: float = 0.0) -> np.ndarray:
+    """2x3 affine matrix mapping image pixel coordinates to crop pixel coordinates."""
+    cx, cy, side = square_box(box, margin)
+    scale = size / side
+    a = np.deg2rad(angle)
+    cos, sin = np.cos(a) * scale, np.sin(a) * scale
+    centre = (size - 1) / 2.0  # the crop centre in integer-centre coordinates
+    # rotate about the box centre, scale, then move the box centre to the crop centre
+    return np.array([[cos, sin, centre - cos * cx - sin * cy],
+                     [-sin, cos, centre + sin * cx - cos * cy]], np.float64)
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(np.asarray(m, np.float64))
+
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    points = np.asarray(points, np.float64)
+    return points @ m[:, :2].T + m[:, 2]
+
+
+def crop_face(image_bgr: np.ndarray, box: Box, size: int, margin: float, angle: float = 0.0,
+              to_rgb: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the square face crop (uint8, HxWx3, RGB by default) and return it with the
+    image->crop matrix. When the crop shrinks the image more than 2x, the region is first
+    reduced with area averaging so that the bilinear warp does not alias."""
+    m = crop_matrix(box, size, margin, angle)
+    scale = float(np.hypot(m[0, 0], m[0, 1]))
+    src, src_from_image = image_bgr, None
+    if scale < 0.5:
+        src, src_from_image = _area_reduce(image_bgr, m, size, scale)
+    warp = m if src_from_image is None else _compose(m, invert_affine(src_from_image))
+    crop = cv2.warpAffine(src, warp, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    if to_rgb:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+    return crop, m
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """outer after inner, both 2x3."""
+    a = np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]])
+    return a[:2]
+
+
+def _area_reduce(image: np.ndarray, m: np.ndarray, size: int, scale: float):
+    """Shrink the image region under the crop by area averaging to about crop scale.
+    Returns the reduced region and the image->region matrix."""
+    corners = apply_affine(invert_affine(m), np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]]))
+    h, w = image.shape[:2]
+    x0 = int(np.clip(np.floor(corners[:, 0].min()) - 2, 0, w - 1))
+    y0 = int(np.clip(np.floor(corners[:, 1].min()) - 2, 0, h - 1))
+    x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 3, x0 + 1, w))
+    y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 3, y0 + 1, h))
+    region = image[y0:y1, x0:x1]
+    new_w, new_h = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+    reduced = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
+    # continuous edges scale: x_r + 0.5 = (x - x0 + 0.5) * fx
+    to_region = np.array([[fx, 0, (0.5 - x0) * fx - 0.5], [0, fy, (0.5 - y0) * fy - 0.5]], np.float64)
+    return reduced, to_region
+
+
+def normalise(crops_rgb: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 crops (N, H, W, 3) or (H, W, 3) -> float32 (N, 3, H, W)."""
+    crops = np.asarray(crops_rgb)
+    if crops.ndim == 3:
+        crops = crops[None]
+    x = (crops.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def image_to_normalised(points: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """Image pixel landmarks -> crop-normalised landmarks (0..1 across the crop)."""
+    return ((apply_affine(m, points) + 0.5) / size).astype(np.float32)
+
+
+def normalised_to_image(uv: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """Crop-normalised landmarks -> image pixel landmarks."""
+    return apply_affine(invert_affine(m), np.asarray(uv, np.float64) * size - 0.5).astype(np.float32)
+
+
+def box_from_landmarks(points: np.ndarray, rule: dict) -> Box:
+    """A face box around landmarks, by the rule measured on the training set:
+    centre offset (dx, dy) and side, all in units of the landmarks' extent."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    extent = float(max(hi[0] - lo[0], hi[1] - lo[1], 1.0))
+    cx = (lo[0] + hi[0]) / 2 + rule["dx"] * extent
+    cy = (lo[1] + hi[1]) / 2 + rule["dy"] * extent
+    half = rule["side"] * extent / 2
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def measure_box_rule(boxes: np.ndarray, points: np.ndarray) -> dict:
+    """Median relation between given boxes (N, 4: l, t, r, b) and landmarks (N, K, 2)."""
+    lo, hi = points.min(axis=1), points.max(axis=1)
+    extent = np.maximum(np.maximum(hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]), 1.0)
+    bcx, bcy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return {"dx": float(np.median((bcx - (lo[:, 0] + hi[:, 0]) / 2) / extent)),
+            "dy": float(np.median((bcy - (lo[:, 1] + hi[:, 1]) / 2) / extent)),
+            "side": float(np.median(side / extent))}

@@ -1,0 +1,175 @@
+"""The training loop, readable in one sitting.
+
+Data: the training list is split (seeded) into train and validation parts; choices
+are made on validation NME, never on the test list. Crops come from the on-disk
+cache. Each epoch writes ``last.pt`` (and ``best.pt`` when validation NME improves)
+atomically; ``resume=True`` continues from ``last.pt`` with the same optimizer,
+scheduler and RNG state.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from . import __version__
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data.cache import load_or_build_cache
+from .data.dataset import LandmarkDataset
+from .data.lists import FaceList
+from .errors import EdgemarkError
+from .io import write_json_atomic, write_text_atomic
+from .losses import landmark_loss
+from .metrics import summarize
+from .models import build_model
+from .preprocess import CropSpec, measure_box_rule
+from .recipe import Recipe
+from .scheme import load_scheme
+
+
+def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _progress(console):
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+
+
+@torch.inference_mode()
+def validate(model, loader, interocular) -> dict:
+    model.eval()
+    preds, truths = [], []
+    for x, y in loader:
+        preds.append(model(x).numpy())
+        truths.append(y.numpy())
+    return summarize(np.concatenate(preds), np.concatenate(truths), interocular)
+
+
+def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, subset: int | None = None,
+          epochs: int | None = None, cache_dir: Path | None = None, threads: int | None = None,
+          console: Console | None = None, stop_after_epochs: int | None = None) -> dict:
+    console = console or Console()
+    out_dir = Path(out_dir)
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if threads:
+        torch.set_num_threads(threads)
+
+    state = None
+    if resume:
+        if not last_path.exists():
+            raise EdgemarkError(f"{last_path}: nothing to resume (no last.pt in {out_dir})")
+        state = load_checkpoint(last_path)
+        if state["recipe"] != recipe.to_dict():
+            raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
+        epochs = epochs or state["epochs"]
+    elif last_path.exists():
+        raise EdgemarkError(f"{out_dir} already holds a run (last.pt); pass --resume to continue it or choose another --out")
+
+    epochs = epochs or recipe.epochs
+
+    # data -----------------------------------------------------------------------------
+    scheme = load_scheme(recipe.scheme)
+    if faces.records[0].landmarks.shape[0] != scheme.num_points:
+        raise EdgemarkError(f"{faces.path}: {faces.records[0].landmarks.shape[0]} points per face, but the recipe's scheme "
+                            f"{scheme.name} has {scheme.num_points}")
+    if subset:
+        faces = FaceList(faces.path, faces.records[:subset], faces.skipped)
+    crop = CropSpec(size=recipe.input_size, margin=recipe.margin)
+    with _progress(console) as progress:
+        task = progress.add_task("caching crops", total=len(faces), info="")
+        cache = load_or_build_cache(faces, crop.size, crop.margin, cache_dir, lambda i, n: progress.update(task, completed=i))
+    train_idx, val_idx = split_train_val(len(faces), recipe.val_fraction, recipe.seed)
+    if len(val_idx) == 0:
+        raise EdgemarkError("validation split is empty: raise val_fraction or use more faces")
+    boxes = np.array([r.box for r in faces.records], np.float64)[train_idx]
+    box_rule = measure_box_rule(boxes, np.stack([r.landmarks for r in faces.records])[train_idx])
+    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed)
+    val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed)
+    val_loader = DataLoader(val_set, batch_size=256, num_workers=0)
+
+    # model, optimiser, schedule -----------------------------------------------------------
+    torch.manual_seed(recipe.seed)
+    m = recipe.model
+    model = build_model(m.name, scheme.num_points, crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
+    total_steps, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+    start_epoch, best_nme, history = 0, float("inf"), []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best_nme, history = state["epoch"], state["best_val_nme"], list(state["history"])
+        console.print(f"resuming {out_dir} at epoch {start_epoch + 1}/{epochs} (best val NME so far {best_nme:.4f})")
+
+    meta = {"recipe": recipe.to_dict(), "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
+            "train_list": faces.path, "train_faces": int(len(train_idx)), "val_faces": int(len(val_idx)),
+            "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs}
+    console.print(f"{m.name} x{m.width} @ {crop.size}px, {sum(p.numel() for p in model.parameters()):,} parameters; "
+                  f"{len(train_idx)} train / {len(val_idx)} val faces; {epochs} epochs of {steps_per_epoch} steps")
+
+    # the loop ------------------------------------------------------------------------------
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        train_set.set_epoch(epoch)
+        order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
+        loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
+                            num_workers=recipe.workers, persistent_workers=False)
+        started, loss_sum, seen = time.time(), 0.0, 0
+        with _progress(console) as progress:
+            task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, info="")
+            for x, y in loader:
+                loss = landmark_loss(recipe.loss, model(x), y, crop.size)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum, seen = loss_sum + loss.item() * len(x), seen + len(x)
+                progress.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
+        val = validate(model, val_loader, scheme.interocular)
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "val_nme": val["nme"], "val_failure_rate": val["failure_rate"],
+               "val_auc": val["auc"], "lr": scheduler.get_last_lr()[0], "seconds": time.time() - started}
+        history.append(row)
+        improved = val["nme"] < best_nme
+        best_nme = min(best_nme, val["nme"])
+        checkpoint = {**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                      "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "best_val_nme": best_nme, "history": history}
+        if improved:
+            save_checkpoint(best_path, checkpoint)
+        save_checkpoint(last_path, checkpoint)
+        _write_history(out_dir, history)
+        console.print(f"epoch {epoch + 1}/{epochs}  loss {row['train_loss']:.4f}  val NME {val['nme'] * 100:.2f}%  "
+                      f"FR {val['failure_rate'] * 100:.1f}%  {row['seconds']:.0f}s" + ("  [green]best" if improved else ""))
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+            break
+    return {"best_val_nme": best_nme, "history": history, "out": str(out_dir)}
+
+
+def _write_history(out_dir: Path, history: list[dict]) -> None:
+    write_json_atomic(out_dir / "history.json", history)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_text_atomic(out_dir / "metrics.csv", buf.getvalue())
