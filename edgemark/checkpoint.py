@@ -30,7 +30,7 @@ def load_checkpoint(path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a corrupt or foreign file
-        raise EdgemarkError(f"{path}: not a readable edgemark checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise EdgemarkError(f"{path}: not a readable edgemark checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise EdgemarkError(f"{path}: not an edgemark checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r})")
     return state

@@ -18,6 +18,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 data_app = typer.Typer(no_args_is_help=True, help="Inspect and fetch landmark data sets.")
 app.add_typer(data_app, name="data")
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def resolve_data(data: Optional[Path]) -> Path:
@@ -231,10 +232,10 @@ def main() -> None:
     try:
         app()
     except EdgemarkError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/] (a training run continues with --resume)")
+        err_console.print("[yellow]interrupted[/] (a training run continues with --resume)")
         sys.exit(130)
 
 
