@@ -4,12 +4,14 @@ module that does the work; errors a user can act on print as one line, no traceb
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import EdgemarkError
 
@@ -39,7 +41,7 @@ DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEM
 
 def _report_skipped(faces) -> None:
     if faces.skipped:
-        console.print(f"[yellow]skipped {len(faces.skipped)} bad lines[/] of {faces.path}; first: {faces.skipped[0]}")
+        console.print(f"[yellow]skipped {len(faces.skipped)} bad lines[/] of {faces.path}; first: {escape(faces.skipped[0])}")
 
 
 def open_list(list_file: Optional[Path], data: Optional[Path], default_name: str, fmt: str, num_points: int,
@@ -189,6 +191,7 @@ def data_download(
 @app.command("eval")
 def eval_command(
     checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint (.pt) to evaluate."),
+    model: Optional[Path] = typer.Option(None, help="An exported artifact folder (or its manifest.json) to evaluate."),
     data: Optional[Path] = DataOption,
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
@@ -202,22 +205,24 @@ def eval_command(
     from rich.table import Table
 
     from .evaluate import evaluate
-    from .predictors import TorchPredictor
+    from .predictors import load_predictor
 
-    if checkpoint is None:
-        raise EdgemarkError("pass --checkpoint CKPT")
+    if (checkpoint is None) == (model is None):
+        raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT")
     if box not in ("given", "image", "landmarks"):
         raise EdgemarkError(f"--box must be given, image or landmarks, not {box!r}")
-    predictor = TorchPredictor(checkpoint, threads=threads)
+    source = checkpoint or model
+    predictor = load_predictor(source, threads=threads)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
     lst = Path(faces.path)
-    out = out or checkpoint.parent / f"eval-{lst.stem}"
+    base = source.parent if source.is_file() else source
+    out = out or base / f"eval-{lst.stem}"
     with _bar("evaluating") as bar:
         task = bar.add_task("", total=len(faces))
         result = evaluate(predictor, faces, out, box, predictor.box_rule, progress=lambda i, n: bar.update(task, completed=i),
-                          label=str(checkpoint))
+                          label=str(source))
     result["skipped_lines"] = len(faces.skipped)
-    table = Table(title=f"{checkpoint} on {lst} ({result['faces']} faces, box: {box})")
+    table = Table(title=f"{source} ({predictor.description}) on {lst} ({result['faces']} faces, box: {box})")
     for col in ("", "faces", "NME %", "FR@0.10 %", "AUC@0.1"):
         table.add_column(col, justify="right")
     table.add_row("all", str(result["faces"]), f"{result['nme'] * 100:.2f}", f"{result['failure_rate'] * 100:.2f}", f"{result['auc']:.4f}")
@@ -228,11 +233,91 @@ def eval_command(
     console.print(f"wrote {out}/metrics.json, ced.png, worst.png")
 
 
+@app.command()
+def export(
+    checkpoint: Path = typer.Option(..., help="Trained checkpoint (.pt)."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
+    precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
+    out: Path = typer.Option(..., help="Export folder: one sub-folder per TARGET-PRECISION, plus torch-fp32 and README.md."),
+    data: Optional[Path] = DataOption,
+    calib_size: int = typer.Option(200, help="Calibration faces for int8, drawn from the training list."),
+    calib_seed: int = typer.Option(0, help="Seed of the calibration draw."),
+    max_drop: float = typer.Option(0.5, help="Warn when an artifact's NME is worse than torch fp32 by more than this (percentage points)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when an artifact exceeds --max-drop."),
+):
+    """Export to ONNX / OpenVINO / TFLite in fp32 / fp16 / int8, check each in its own runtime."""
+    from rich.table import Table
+
+    from .data.lists import read_list
+    from .environment import machine_line
+    from .export.pipeline import PRECISIONS, TARGETS, export_all
+    from .export.report import write_export_readme
+
+    targets = _choices(target, TARGETS, "--target")
+    precisions = _choices(precision, PRECISIONS, "--precision")
+    test_faces = train_faces = None
+    try:
+        data_dir = resolve_data(data)
+    except EdgemarkError as e:
+        if "int8" in precisions:
+            raise
+        console.print(f"[yellow]no accuracy check:[/] {escape(str(e))}")
+        data_dir = None
+    if data_dir is not None:
+        train_faces = read_list(data_dir / "trainImageList.txt")
+        test_faces = read_list(data_dir / "testImageList.txt")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # no auto-refresh: converters' native output is redirected to OUT/export.log while they run
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, auto_refresh=False, transient=True) as bar:
+        task = bar.add_task("exporting", total=len(targets) * len(precisions) + 1)
+
+        def step(message, done, total):
+            bar.update(task, description=f"exporting: {message}", completed=done)
+            bar.refresh()
+
+        reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
+                                        on_step=step)
+    command = "edgemark " + shlex.join(sys.argv[1:])
+    write_export_readme(out, command, machine_line())
+    table = Table(title=f"{checkpoint} -> {out}")
+    table.add_column("artifact", no_wrap=True)
+    for col in ("size KiB", "NME %", "FR %", "AUC", "drop pp", "max |diff|", "check"):
+        table.add_column(col, justify="right", no_wrap=True)
+    if reference:
+        table.add_row("torch-fp32", "", f"{reference['nme'] * 100:.2f}", f"{reference['failure_rate'] * 100:.2f}", f"{reference['auc']:.4f}", "", "", "reference")
+    over = []
+    for r in results:
+        acc = r.accuracy or {}
+        flag = ""
+        if acc and acc["nme_drop_pp"] > max_drop:
+            flag = f"[red]drop > {max_drop} pp"
+            over.append(r.name)
+        size = sum(f["bytes"] for f in r.manifest["files"].values()) / 1024
+        table.add_row(r.name, f"{size:.0f}", f"{acc['nme'] * 100:.2f}" if acc else "n/a", f"{acc['failure_rate'] * 100:.2f}" if acc else "n/a",
+                      f"{acc['auc']:.4f}" if acc else "n/a", f"{acc['nme_drop_pp']:+.2f}" if acc else "n/a", f"{r.max_abs_diff:.1e}", flag or "[green]ok")
+    console.print(table)
+    console.print(f"wrote {out}/README.md and a manifest.json in every artifact folder (converter logs: {out}/export.log)")
+    if over and strict:
+        raise EdgemarkError(f"accuracy drop over {max_drop} pp NME: {', '.join(over)} (--strict)")
+    if over:
+        console.print(f"[yellow]warning:[/] accuracy drop over {max_drop} pp NME: {', '.join(over)}")
+
+
+def _choices(value: str, allowed: tuple, option: str) -> list[str]:
+    chosen = list(allowed) if value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in chosen if v not in allowed]
+    if bad or not chosen:
+        raise EdgemarkError(f"{option}: {', '.join(bad) or value!r} not one of {', '.join(allowed)} (or all)")
+    return chosen
+
+
 def main() -> None:
     try:
         app()
     except EdgemarkError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/] (a training run continues with --resume)")

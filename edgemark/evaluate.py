@@ -13,27 +13,29 @@ from .io import write_json_atomic
 from .metrics import point_errors, summarize
 from .plots import GREEN, RED, draw_points, plot_ced, tile, write_image
 from .predictors.base import Predictor
-from .preprocess import apply_affine, crop_face, normalised_to_image
+from .preprocess import CropSpec, apply_affine, crop_face, normalised_to_image
 
 
-def predict_list(predictor: Predictor, faces: FaceList, box_mode: str = "given", box_rule: dict | None = None,
-                 batch_size: int = 64, progress=None) -> np.ndarray:
-    """Landmarks (N, K, 2) in image pixels for every face of the list."""
-    size, margin = predictor.crop.size, predictor.crop.margin
-    out = np.zeros((len(faces), predictor.scheme.num_points, 2), np.float32)
-    for start in range(0, len(faces), batch_size):
-        chunk = faces.records[start : start + batch_size]
-        crops, mats = [], []
-        for r in chunk:
-            image = read_image(r)
-            crop, m = crop_face(image, record_box(r, image, box_mode, box_rule), size, margin)
-            crops.append(crop)
-            mats.append(m)
-        uv = predictor.predict_crops(np.stack(crops))
-        for i, m in enumerate(mats):
-            out[start + i] = normalised_to_image(uv[i], m, size)
-        if progress is not None:
-            progress(min(start + batch_size, len(faces)), len(faces))
+def crop_list(faces: FaceList, crop: CropSpec, box_mode: str = "given", box_rule: dict | None = None,
+              progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB crops (N, H, W, 3) and image->crop matrices (N, 2, 3) of every face."""
+    crops = np.zeros((len(faces), crop.size, crop.size, 3), np.uint8)
+    mats = np.zeros((len(faces), 2, 3), np.float64)
+    for i, r in enumerate(faces.records):
+        image = read_image(r)
+        crops[i], mats[i] = crop_face(image, record_box(r, image, box_mode, box_rule), crop.size, crop.margin)
+        if progress is not None and (i % 64 == 63 or i == len(faces) - 1):
+            progress(i + 1, len(faces))
+    return crops, mats
+
+
+def predict_list(predictor: Predictor, crops: np.ndarray, mats: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Landmarks (N, K, 2) in image pixels from prepared crops."""
+    out = np.zeros((len(crops), predictor.scheme.num_points, 2), np.float32)
+    for start in range(0, len(crops), batch_size):
+        uv = predictor.predict_crops(crops[start : start + batch_size])
+        for i, m in enumerate(mats[start : start + batch_size]):
+            out[start + i] = normalised_to_image(uv[i], m, predictor.crop.size)
     return out
 
 
@@ -43,9 +45,12 @@ def source_of(record) -> str:
 
 
 def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None, box_mode: str = "given",
-             box_rule: dict | None = None, worst: int = 24, progress=None, label: str = "") -> dict:
+             box_rule: dict | None = None, worst: int = 24, progress=None, label: str = "",
+             prepared: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Figures of ``predictor`` on ``faces``; ``prepared`` = crop_list(...) output to reuse."""
     truth = np.stack([r.landmarks for r in faces.records])
-    pred = predict_list(predictor, faces, box_mode, box_rule, progress=progress)
+    crops, mats = prepared if prepared is not None else crop_list(faces, predictor.crop, box_mode, box_rule, progress)
+    pred = predict_list(predictor, crops, mats)
     io = predictor.scheme.interocular
     result = summarize(pred, truth, io)
     result.update(list=faces.path, box=box_mode, model=label, predictor=predictor.description)

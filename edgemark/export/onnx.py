@@ -1,0 +1,55 @@
+"""ONNX export: fp32 with torch's exporter, fp16 by onnxruntime's float16 converter
+(``onnxruntime.transformers.float16``, float32 inputs/outputs kept), int8 by
+``onnxruntime.quantization.quantize_static`` (QDQ, per-channel weights)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..optional import require
+from ..preprocess import CropSpec, normalise
+from .manifest import library_versions
+
+INPUT, OUTPUT = "input", "landmarks"
+
+
+def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None) -> dict:
+    onnx = require("onnx", "ONNX export")
+    out_dir = Path(out_dir)
+    fp32_path = out_dir / ("model.onnx" if precision == "fp32" else ".fp32.onnx")
+    example = torch.zeros(1, 3, crop.size, crop.size)
+    torch.onnx.export(model.eval(), (example,), str(fp32_path), input_names=[INPUT], output_names=[OUTPUT], opset_version=17,
+                      dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, dynamo=False)
+    onnx.checker.check_model(str(fp32_path))
+    converter = "torch.onnx.export (TorchScript exporter, opset 17)"
+    if precision == "fp16":
+        float16 = require("onnxruntime.transformers.float16", "ONNX fp16 conversion")
+        half = float16.convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+        onnx.save(half, str(out_dir / "model.onnx"))
+        converter += " + onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)"
+    elif precision == "int8":
+        quantization = require("onnxruntime.quantization", "ONNX int8 quantisation")
+        quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop),
+                                     quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+                                     activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
+                                     calibrate_method=quantization.CalibrationMethod.MinMax)
+        converter += " + onnxruntime.quantization.quantize_static (QDQ, per-channel, MinMax)"
+    if fp32_path.name != "model.onnx":
+        fp32_path.unlink()
+    return {"format": "onnx", "model_file": "model.onnx", "converter": converter,
+            "input": {"name": INPUT, "shape": [-1, 3, crop.size, crop.size], "layout": "NCHW", "dtype": "float32"},
+            "output": {"name": OUTPUT, "shape": [-1, None, 2], "dtype": "float32"},
+            "versions": library_versions("torch", "onnx", "onnxruntime")}
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over normalised calibration crops."""
+
+    def __init__(self, crops: np.ndarray, crop: CropSpec):
+        self.batches = iter([{INPUT: normalise(c, crop.mean, crop.std)} for c in crops])
+
+    def get_next(self):
+        return next(self.batches, None)

@@ -1,0 +1,154 @@
+"""Run the exporters, verify each artifact in its own runtime, and publish it.
+
+Each artifact is built in a hidden ``.TARGET-PRECISION.partial`` folder, loaded by its
+real runtime, compared with the torch model, evaluated on the test list, given its
+manifest last, and only then renamed into place. A crash leaves a ``.partial`` folder
+that no loader accepts (it has no manifest, and the name is never read).
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from ..data.lists import FaceList
+from ..errors import EdgemarkError
+from ..evaluate import crop_list, evaluate
+from ..io import output_to_log
+from ..predictors.load import load_predictor
+from .calibration import calibration_crops
+from .manifest import library_versions, write_manifest
+from .onnx import export_onnx
+from .openvino import export_openvino
+from .tflite import export_tflite
+
+TARGETS = ("onnx", "openvino", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
+EXPORTERS = {"onnx": export_onnx, "openvino": export_openvino, "tflite": export_tflite}
+CHECKPOINT_KEYS = ("format", "recipe", "scheme", "crop", "box_rule", "model", "epoch", "best_val_nme", "train_list",
+                   "train_faces", "val_faces", "edgemark_version", "torch_version", "epochs", "history")
+
+
+@dataclass
+class ExportResult:
+    name: str  # TARGET-PRECISION
+    folder: Path
+    manifest: dict
+    accuracy: dict | None
+    max_abs_diff: float  # vs torch, crop-normalised units, on the parity crops
+
+
+def slim_checkpoint(src: Path, dst: Path) -> None:
+    """The checkpoint without optimizer/scheduler/RNG state: what ships."""
+    state = load_checkpoint(src)
+    save_checkpoint(dst, {k: state[k] for k in CHECKPOINT_KEYS if k in state and k != "format"})
+
+
+def publish(partial: Path, final: Path) -> None:
+    """Swap a finished folder into place; the old one is removed only after."""
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    partial.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def base_manifest(state: dict, checkpoint: Path, precision: str) -> dict:
+    return {"name": "", "precision": precision, "crop": state["crop"], "scheme": state["scheme"], "box_rule": state.get("box_rule"),
+            "source_checkpoint": {"file": checkpoint.name, "sha256": file_sha256(checkpoint)},
+            "output_meaning": "landmarks (K, 2), crop-normalised: u = (x_crop + 0.5) / size; map back with the crop matrix"}
+
+
+def export_torch(checkpoint: Path, state: dict, out: Path) -> Path:
+    partial = out / ".torch-fp32.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    slim_checkpoint(checkpoint, partial / "model.pt")
+    size = state["crop"]["size"]
+    write_manifest(partial, {**base_manifest(state, checkpoint, "fp32"), "format": "torch", "model_file": "model.pt",
+                             "converter": "checkpoint without optimizer state",
+                             "input": {"shape": [-1, 3, size, size], "layout": "NCHW", "dtype": "float32"},
+                             "output": {"shape": [-1, len(state["scheme"]["names"]), 2], "dtype": "float32"},
+                             "versions": library_versions("torch")})
+    publish(partial, out / "torch-fp32")
+    return out / "torch-fp32"
+
+
+def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
+               calib_size: int = 200, calib_seed: int = 0, on_step=None) -> tuple[dict | None, list[ExportResult]]:
+    """Export every (target, precision); returns the torch reference accuracy and one result per artifact."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    state = load_checkpoint(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    on_step = on_step or (lambda message, done, total: None)
+    total = 1 + len(targets) * len(precisions)
+    on_step("torch reference", 0, total)
+    reference_folder = export_torch(checkpoint, state, out)
+    reference = load_predictor(reference_folder)
+    calib, calib_info = None, None
+    if "int8" in precisions:
+        if train_faces is None:
+            raise EdgemarkError("int8 export needs calibration crops from the training list: pass --data (or EDGEMARK_DATA)")
+        on_step(f"calibration crops ({calib_size} from {Path(train_faces.path).name})", 0, total)
+        calib, calib_info = calibration_crops(train_faces, reference.crop, calib_size, calib_seed)
+    prepared, reference_accuracy = None, None
+    if test_faces is not None:
+        on_step(f"test crops ({len(test_faces)} faces)", 0, total)
+        prepared = crop_list(test_faces, reference.crop)
+        reference_accuracy = _summary(evaluate(reference, test_faces, prepared=prepared))
+        _set_accuracy(reference_folder, reference_accuracy, reference_accuracy)
+    parity = prepared[0][:32] if prepared is not None else _synthetic_crops(reference.crop.size)
+    torch_parity = reference.predict_crops(parity)
+    results = []
+    for target in targets:
+        for precision in precisions:
+            name = f"{target}-{precision}"
+            on_step(name, len(results) + 1, total)
+            partial = out / f".{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            model = copy.deepcopy(reference.model).cpu().eval()
+            with output_to_log(out / "export.log"):
+                info = EXPORTERS[target](model, reference.crop, partial, precision, calib if precision == "int8" else None)
+            manifest = {**base_manifest(state, checkpoint, precision), **info, "name": name,
+                        "calibration": calib_info if precision == "int8" else None}
+            write_manifest(partial, manifest)
+            predictor = load_predictor(partial)
+            diff = float(np.abs(predictor.predict_crops(parity) - torch_parity).max())
+            accuracy = None
+            if prepared is not None:
+                accuracy = _summary(evaluate(predictor, test_faces, prepared=prepared))
+                accuracy["nme_drop_pp"] = (accuracy["nme"] - reference_accuracy["nme"]) * 100
+            manifest = write_manifest(partial, {**manifest, "parity": {"max_abs_diff_vs_torch": diff, "crops": len(parity)},
+                                                "accuracy": accuracy, "reference_accuracy": reference_accuracy})
+            del predictor
+            publish(partial, out / name)
+            results.append(ExportResult(name, out / name, manifest, accuracy, diff))
+            on_step(f"{name} done", len(results) + 1, total)
+    return reference_accuracy, results
+
+
+def _summary(metrics: dict) -> dict:
+    keys = ("faces", "nme", "failure_rate", "auc", "nme_per_point", "list")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def _set_accuracy(folder: Path, accuracy: dict, reference: dict) -> None:
+    from .manifest import read_manifest
+
+    _, manifest = read_manifest(folder)
+    write_manifest(folder, {k: v for k, v in manifest.items() if k not in ("files", "created", "manifest_version")}
+                   | {"accuracy": {**accuracy, "nme_drop_pp": 0.0}, "reference_accuracy": reference})
+
+
+def _synthetic_crops(size: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, size=(8, size, size, 3), dtype=np.uint8)
+

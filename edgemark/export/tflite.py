@@ -1,0 +1,65 @@
+"""TFLite export with litert-torch: fp32 by ``litert_torch.convert``; fp16 by
+ai-edge-quantizer's float-casting recipe (fp16 weights, fp32 compute); int8 full-integer
+(int8 weights, activations, input and output) by torchao PT2E quantisation with
+litert-torch's quantizer, calibrated on training crops. Batch size 1, NCHW input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..optional import require
+from ..preprocess import CropSpec, normalise
+from .manifest import library_versions
+
+
+def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None) -> dict:
+    litert_torch = require("litert_torch", "TFLite export")
+    out = Path(out_dir) / "model.tflite"
+    example = (torch.zeros(1, 3, crop.size, crop.size),)
+    model = model.eval()
+    if precision == "int8":
+        pt2e = require("litert_torch.quantize.pt2e_quantizer", "TFLite int8 quantisation")
+        quant_config = require("litert_torch.quantize.quant_config", "TFLite int8 quantisation")
+        quantize_pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "TFLite int8 quantisation")
+        quantizer = pt2e.PT2EQuantizer().set_global(pt2e.get_symmetric_quantization_config(is_per_channel=True))
+        graph = quantize_pt2e.prepare_pt2e(torch.export.export(model, example).module(), quantizer)
+        with torch.no_grad():
+            for c in calib:
+                graph(torch.from_numpy(normalise(c, crop.mean, crop.std)))
+        graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
+        litert_torch.convert(graph, example, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)).export(str(out))
+        converter = "litert_torch.convert + torchao PT2E (PT2EQuantizer, symmetric per-channel, static)"
+    else:
+        litert_torch.convert(model, example).export(str(out if precision == "fp32" else out.with_name(".fp32.tflite")))
+        converter = "litert_torch.convert"
+        if precision == "fp16":
+            _cast_to_fp16(out.with_name(".fp32.tflite"), out)
+            out.with_name(".fp32.tflite").unlink()
+            converter += " + ai_edge_quantizer FLOAT_CASTING (fp16 weights)"
+    interpreter = require("ai_edge_litert.interpreter", "TFLite inference").Interpreter(model_path=str(out))
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    return {"format": "tflite", "model_file": "model.tflite", "converter": converter,
+            "input": {"name": inp["name"], "shape": [int(v) for v in inp["shape"]], "layout": "NCHW",
+                      "dtype": np.dtype(inp["dtype"]).name, "quantization": _qparams(inp)},
+            "output": {"name": outp["name"], "shape": [int(v) for v in outp["shape"]], "dtype": np.dtype(outp["dtype"]).name,
+                       "quantization": _qparams(outp)},
+            "versions": library_versions("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "torchao")}
+
+
+def _qparams(detail: dict):
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+
+
+def _cast_to_fp16(src: Path, dst: Path) -> None:
+    quantizer = require("ai_edge_quantizer.quantizer", "TFLite fp16 conversion")
+    recipe_manager = require("ai_edge_quantizer.recipe_manager", "TFLite fp16 conversion")
+    qtyping = require("ai_edge_quantizer.qtyping", "TFLite fp16 conversion")
+    algorithms = require("ai_edge_quantizer.algorithm_manager", "TFLite fp16 conversion")
+    recipe = recipe_manager.RecipeManager()
+    recipe.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+                                  granularity=qtyping.QuantGranularity.TENSORWISE, algorithm_key=algorithms.AlgorithmName.FLOAT_CASTING)
+    quantizer.Quantizer(str(src), recipe.get_quantization_recipe()).quantize().export_model(str(dst), overwrite=True)

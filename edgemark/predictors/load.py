@@ -1,0 +1,49 @@
+"""``load_predictor``: one entry point for every artifact. Reads and verifies the
+manifest, then builds the predictor its format names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import EdgemarkError
+from ..preprocess import CropSpec
+from ..scheme import LandmarkScheme
+from .base import Predictor
+
+
+def load_predictor(path, threads: int | None = None, device: str = "cpu") -> Predictor:
+    """A predictor for an artifact folder (or its manifest.json), or a training checkpoint (.pt)."""
+    from ..export.manifest import read_manifest
+
+    path = Path(path)
+    if path.suffix == ".pt" and path.is_file():
+        from .torch_predictor import TorchPredictor
+
+        return TorchPredictor(path, threads=threads, device=device)
+    folder, manifest = read_manifest(path)
+    model_path = folder / manifest["model_file"]
+    fmt = manifest["format"]
+    if fmt == "torch":
+        from .torch_predictor import TorchPredictor
+
+        predictor = TorchPredictor(model_path, threads=threads, device=device)
+    elif fmt == "onnx":
+        from .onnx_predictor import OnnxPredictor
+
+        predictor = OnnxPredictor(model_path, manifest, threads, device)
+    elif fmt == "openvino":
+        from .openvino_predictor import OpenVinoPredictor
+
+        predictor = OpenVinoPredictor(model_path, manifest, threads, device)
+    elif fmt == "tflite":
+        from .tflite_predictor import TfLitePredictor
+
+        predictor = TfLitePredictor(model_path, manifest, threads, device)
+    else:
+        raise EdgemarkError(f"{folder}: unknown format {fmt!r}")
+    predictor.crop = CropSpec.from_dict(manifest["crop"])
+    predictor.scheme = LandmarkScheme.from_dict(manifest["scheme"])
+    predictor.box_rule = manifest.get("box_rule") or {}
+    predictor.manifest = manifest
+    predictor.description += f" {manifest['precision']}"
+    return predictor

@@ -1,0 +1,46 @@
+"""LiteRT (TFLite) predictor via ai-edge-litert, XNNPACK on CPU. The exported models take
+batch 1; int8 models take int8 input, quantised with the scale and zero point the
+manifest (and the model) state."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import EdgemarkError
+from ..optional import require
+from .base import Predictor
+
+
+class TfLitePredictor(Predictor):
+    def __init__(self, model_path, manifest: dict, threads: int | None = None, device: str = "cpu"):
+        if device != "cpu":
+            raise EdgemarkError(f"the TFLite runner here runs on the CPU only (asked for {device!r})")
+        litert = require("ai_edge_litert.interpreter", "running TFLite models")
+        self.interpreter = litert.Interpreter(model_path=str(model_path), num_threads=threads or None)
+        self.interpreter.allocate_tensors()
+        self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self.description = "LiteRT (ai-edge-litert) XNNPACK CPU"
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out = []
+        for x in batch:
+            self.interpreter.set_tensor(self.input["index"], _quantize(x[None], self.input))
+            self.interpreter.invoke()
+            out.append(_dequantize(self.interpreter.get_tensor(self.output["index"]), self.output))
+        return np.concatenate(out)
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return y
+    scale, zero_point = detail["quantization"]
+    return (y.astype(np.float32) - zero_point) * scale

@@ -1,0 +1,175 @@
+"""Export a small trained model to all nine (target, precision) pairs, run each artifact
+in its real runtime, and check parity, accuracy, manifests and refusal of damaged exports."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgemark import load_predictor
+from edgemark.data.lists import read_list
+from edgemark.errors import EdgemarkError
+from edgemark.export.manifest import read_manifest
+from edgemark.export.pipeline import PRECISIONS, TARGETS, export_all
+from edgemark.optional import require
+
+TFLITE_EXTRA = "needs the tflite extra: pip install 'edgemark[tflite]'"
+
+
+def available_targets():
+    targets = ["onnx", "openvino"]
+    try:
+        import litert_torch  # noqa: F401
+
+        targets.append("tflite")
+    except ImportError:
+        pass
+    return targets
+
+
+@pytest.fixture(scope="module")
+def exported(trained_checkpoint, small_lists, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported") / "tiny"
+    reference, results = export_all(trained_checkpoint, out, available_targets(), list(PRECISIONS),
+                                    read_list(small_lists / "testImageList.txt"), read_list(small_lists / "trainImageList.txt"),
+                                    calib_size=32)
+    return out, reference, {r.name: r for r in results}
+
+
+def test_tflite_extra_is_installed_or_skipped_with_reason():
+    pytest.importorskip("litert_torch", reason=TFLITE_EXTRA)
+    assert "tflite" in available_targets()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_artifact_runs_in_its_runtime_and_matches_torch(exported, target, precision, small_lists):
+    if target == "tflite":
+        pytest.importorskip("litert_torch", reason=TFLITE_EXTRA)
+    out, reference, results = exported
+    result = results[f"{target}-{precision}"]
+    folder, manifest = read_manifest(result.folder)
+    assert manifest["format"] == target and manifest["precision"] == precision
+    assert manifest["scheme"]["name"] == "cuhk5" and manifest["crop"]["size"] == 64
+    assert manifest["source_checkpoint"]["sha256"] and manifest["versions"]["edgemark"]
+    assert (manifest["calibration"] is not None) == (precision == "int8")
+    if precision == "int8":
+        assert manifest["calibration"]["list"] == "trainImageList.txt" and manifest["calibration"]["faces"] == 32
+    # outputs against torch: fp32 tight, fp16/int8 within an NME bound
+    tolerance = {"fp32": 1e-4, "fp16": 5e-3, "int8": 5e-2}[precision]
+    assert result.max_abs_diff < tolerance
+    drop = manifest["accuracy"]["nme_drop_pp"]
+    assert abs(drop) < {"fp32": 0.01, "fp16": 0.1, "int8": 2.0}[precision]
+    # the artifact loads through the one interface and predicts in image pixels
+    predictor = load_predictor(folder)
+    r = read_list(small_lists / "testImageList.txt").records[0]
+    import cv2
+
+    points = predictor.predict(cv2.imread(str(r.image_path)), r.box)
+    assert points.shape == (5, 2)
+    assert r.box[0] - 50 < points[:, 0].mean() < r.box[2] + 50
+
+
+def test_int8_tflite_is_full_integer(exported):
+    pytest.importorskip("litert_torch", reason=TFLITE_EXTRA)
+    _, manifest = read_manifest(exported[0] / "tflite-int8")
+    assert manifest["input"]["dtype"] == "int8" and manifest["input"]["quantization"]["scale"] > 0
+    assert manifest["output"]["dtype"] == "int8"
+
+
+def test_export_readme_and_eval_model_cli(exported, small_lists, tmp_path):
+    from edgemark.environment import machine_line
+    from edgemark.export.report import write_export_readme
+
+    out, reference, results = exported
+    readme = write_export_readme(out, "edgemark export (test)", machine_line()).read_text()
+    assert "| onnx-int8 |" in readme and "| torch-fp32 |" in readme
+    manifest = read_manifest(out / "onnx-int8")[1]
+    done = subprocess.run([sys.executable, "-m", "edgemark", "eval", "--model", str(out / "onnx-int8"), "--list",
+                           str(small_lists / "testImageList.txt"), "--out", str(tmp_path / "e")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["nme"] == pytest.approx(manifest["accuracy"]["nme"], rel=1e-6)
+
+
+def test_damaged_exports_are_refused(exported, tmp_path):
+    out = exported[0]
+    for name in ("onnx-fp32", "openvino-int8"):
+        copy = tmp_path / name
+        shutil.copytree(out / name, copy)
+        model_file = copy / read_manifest(copy)[1]["model_file"]
+        if name.startswith("openvino"):
+            model_file = model_file.with_suffix(".bin")
+        data = model_file.read_bytes()
+        model_file.write_bytes(data[: len(data) // 2])  # truncated
+        with pytest.raises(EdgemarkError, match="does not match the SHA-256"):
+            load_predictor(copy)
+    edited = tmp_path / "edited"
+    shutil.copytree(out / "onnx-fp16", edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["files"]["model.onnx"]["sha256"] = "0" * 64
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EdgemarkError, match="does not match"):
+        load_predictor(edited)
+    (edited / "manifest.json").write_text("{not json")
+    with pytest.raises(EdgemarkError, match="not valid JSON"):
+        load_predictor(edited)
+    (edited / "manifest.json").unlink()
+    with pytest.raises(EdgemarkError, match="not a complete edgemark export"):
+        load_predictor(edited)
+
+
+def test_interrupted_export_is_never_taken_as_valid(exported):
+    out = exported[0]
+    partial = out / ".onnx-fp32.partial"
+    shutil.copytree(out / "onnx-fp32", partial)
+    (partial / "manifest.json").unlink()  # a crash before the manifest was written
+    with pytest.raises(EdgemarkError, match="not a complete edgemark export"):
+        load_predictor(partial)
+    from edgemark.export.report import artifact_rows
+
+    assert ".onnx-fp32.partial" not in [r["artifact"] for r in artifact_rows(out)]
+    shutil.rmtree(partial)
+
+
+def test_98_point_model_exports_the_same_way(tmp_path):
+    import torch
+
+    from edgemark.checkpoint import save_checkpoint
+    from edgemark.models import build_model
+    from edgemark.preprocess import CropSpec
+    from edgemark.recipe import ModelConfig, Recipe
+    from edgemark.scheme import load_scheme
+
+    recipe = Recipe(scheme="wflw98", input_size=64, model=ModelConfig(width=0.35, head_channels=16))
+    model = build_model("mobilenetv2", 98, 64, 0.35, 16)
+    with torch.no_grad():
+        model.head.fc.weight.normal_(0, 0.01)  # not the constant fresh head, so parity means something
+    ckpt = tmp_path / "wflw.pt"
+    save_checkpoint(ckpt, {"recipe": recipe.to_dict(), "scheme": load_scheme("wflw98").to_dict(),
+                           "crop": CropSpec(size=64).to_dict(), "box_rule": None, "model": model.state_dict()})
+    targets = [t for t in available_targets() if t != "openvino"] + ["openvino"]
+    _, results = export_all(ckpt, tmp_path / "out", targets, ["fp32"], None, None)
+    crops = np.random.default_rng(1).integers(0, 256, size=(2, 64, 64, 3), dtype=np.uint8)
+    expected = load_predictor(tmp_path / "out" / "torch-fp32").predict_crops(crops)
+    for r in results:
+        assert r.manifest["scheme"]["name"] == "wflw98" and len(r.manifest["scheme"]["names"]) == 98
+        got = load_predictor(r.folder).predict_crops(crops)
+        assert got.shape == (2, 98, 2)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_int8_without_data_and_missing_extra_are_clear(trained_checkpoint, tmp_path):
+    with pytest.raises(EdgemarkError, match="int8 export needs calibration crops"):
+        export_all(trained_checkpoint, tmp_path / "x", ["onnx"], ["int8"], None, None)
+    with pytest.raises(EdgemarkError, match=r"pip install 'edgemark\[tflite\]'"):
+        require("litert_torch.not_a_module", "TFLite export")
+    # the CLI with litert-torch made unimportable names the extra
+    code = ("import sys; sys.modules['litert_torch'] = None; sys.argv = ['edgemark', 'export', '--checkpoint', %r, "
+            "'--target', 'tflite', '--precision', 'fp32', '--out', %r]; from edgemark.cli import main; main()") % (
+        str(trained_checkpoint), str(tmp_path / "y"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={"EDGEMARK_DATA": "", "PATH": ""})
+    assert done.returncode == 2 and "pip install 'edgemark[tflite]'" in done.stderr, done.stderr
