@@ -3,13 +3,12 @@ runs), and self-describing: recipe, landmark scheme, crop spec and box rule ride
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
 from .errors import EdgemarkError
-from .io import atomic_path
+from .io import atomic_path, file_sha256  # noqa: F401  (re-exported)
 from .models import build_model
 from .preprocess import CropSpec
 from .recipe import Recipe, recipe_from_dict
@@ -34,14 +33,6 @@ def load_checkpoint(path) -> dict:
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise EdgemarkError(f"{path}: not an edgemark checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__!r})")
     return state
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class LoadedModel:

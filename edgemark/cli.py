@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +20,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Train, evaluate and ship facial landmark models to edge devices.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect and fetch landmark data sets.")
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(help="Benchmark exported artifacts: latency, memory, size, accuracy drop.")
+app.add_typer(bench_app, name="bench")
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -205,7 +208,7 @@ def eval_command(
     from rich.table import Table
 
     from .evaluate import evaluate
-    from .predictors import load_predictor
+    from .predictors.load import load_predictor
 
     if (checkpoint is None) == (model is None):
         raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT")
@@ -311,6 +314,113 @@ def _choices(value: str, allowed: tuple, option: str) -> list[str]:
     if bad or not chosen:
         raise EdgemarkError(f"{option}: {', '.join(bad) or value!r} not one of {', '.join(allowed)} (or all)")
     return chosen
+
+
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise EdgemarkError(f"{option}: expected comma-separated integers, got {value!r}") from None
+    if not values or min(values) < 1:
+        raise EdgemarkError(f"{option}: expected positive integers, got {value!r}")
+    return values
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    model: Optional[Path] = typer.Option(None, help="Export folder (every artifact in it) or one artifact folder."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all (torch fp32 is always the baseline row)."),
+    precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
+    device: str = typer.Option("cpu", help="cpu or gpu."),
+    threads: str = typer.Option("1", help="Thread counts, comma-separated, e.g. 1,2,4."),
+    batch: str = typer.Option("1", help="Batch sizes, comma-separated, e.g. 1,8."),
+    data: Optional[Path] = DataOption,
+    out: Optional[Path] = typer.Option(None, help="Result folder (default: benchmarks/HOST-DEVICE-DATE)."),
+    warmup: int = typer.Option(20, help="Warm-up calls before timing."),
+    min_runs: int = typer.Option(200, help="At least this many timed calls."),
+    min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
+    accuracy_faces: Optional[int] = typer.Option(None, help="Use only the first N test faces for accuracy."),
+    pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
+):
+    """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None:
+        raise EdgemarkError("pass --model EXPORT_FOLDER (or use: edgemark bench compare A B)")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from .bench.report import write_outputs
+    from .bench.run import default_out_dir, run_bench
+    from .data.lists import read_list
+    from .evaluate import crop_list
+    from .export.pipeline import PRECISIONS, TARGETS
+    from .predictors.load import load_predictor
+
+    if device not in ("cpu", "gpu"):
+        raise EdgemarkError(f"--device must be cpu or gpu, not {device!r}")
+    threads_list, batches = _int_list(threads, "--threads"), _int_list(batch, "--batch")
+    targets, precisions = _choices(target, TARGETS, "--target"), _choices(precision, PRECISIONS, "--precision")
+    test_crops = None
+    try:
+        data_dir = resolve_data(data)
+    except EdgemarkError as e:
+        console.print(f"[yellow]speed and memory only:[/] accuracy needs a data set ({escape(str(e))})")
+        data_dir = None
+    if data_dir is not None:
+        from .bench.run import find_artifacts
+
+        faces = read_list(data_dir / "testImageList.txt")
+        if accuracy_faces:
+            faces.records = faces.records[:accuracy_faces]
+        first = load_predictor(find_artifacts(model, targets, precisions)[0])
+        crops, mats = crop_list(faces, first.crop)
+        test_crops = (crops, mats, np.stack([r.landmarks for r in faces.records]), f"{faces.path} ({len(faces)} faces)")
+    out = out or default_out_dir(device)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("bench", total=None)
+        results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
+                            pin, "edgemark " + shlex.join(sys.argv[1:]),
+                            progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n))
+    written = write_outputs(results, out)
+    table = Table(title=f"{model} on {results['machine']['cpu']} ({device})")
+    table.add_column("artifact", no_wrap=True)
+    for col in ("thr", "batch", "p50 ms", "p90 ms", "p99 ms", "img/s", "+RSS MiB", "KiB", "NME %", "drop pp"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in results["rows"]:
+        nme = f"{r['nme'] * 100:.2f}" if r.get("nme") is not None else "n/a"
+        drop = f"{r['nme_drop_pp']:+.2f}" if r.get("nme_drop_pp") is not None else "n/a"
+        table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
+                      f"{r['throughput_ips']:.0f}", f"{r['rss_increase_mib']:.0f}", f"{r['size_bytes'] / 1024:.0f}", nme, drop)
+    console.print(table)
+    for s in results["skipped"]:
+        console.print(f"[yellow]not measured[/] {s['artifact']} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    if not results["rows"]:
+        raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
+
+
+@bench_app.command("compare")
+def bench_compare(a: Path = typer.Argument(..., help="Results A (folder or results.json)."),
+                  b: Path = typer.Argument(..., help="Results B (folder or results.json).")):
+    """Side by side: B's p50 latency over A's, per artifact, threads and batch."""
+    from rich.table import Table
+
+    from .bench.report import compare, load_results
+
+    ra, rb = load_results(a), load_results(b)
+    rows = compare(ra, rb)
+    if not rows:
+        raise EdgemarkError(f"{a} and {b} share no (artifact, threads, batch) measurement")
+    table = Table(title=f"A = {a} ({ra['machine']['cpu']})  vs  B = {b} ({rb['machine']['cpu']})")
+    table.add_column("artifact", no_wrap=True)
+    for col in ("thr", "batch", "A p50 ms", "B p50 ms", "B/A", "A NME %", "B NME %"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['a_p50_ms']:.3f}", f"{r['b_p50_ms']:.3f}", f"{r['ratio']:.2f}x",
+                      f"{r['a_nme'] * 100:.2f}" if r["a_nme"] is not None else "n/a", f"{r['b_nme'] * 100:.2f}" if r["b_nme"] is not None else "n/a")
+    console.print(table)
 
 
 def main() -> None:

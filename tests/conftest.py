@@ -86,3 +86,26 @@ def trained_checkpoint(small_lists, smoke_recipe, tmp_path_factory) -> Path:
     faces = read_list(small_lists / "trainImageList.txt")
     train(load_recipe(smoke_recipe), faces, out, cache_dir=tmp_path_factory.mktemp("cache"))
     return out / "best.pt"
+
+
+def available_targets():
+    targets = ["onnx", "openvino"]
+    try:
+        import litert_torch  # noqa: F401
+
+        targets.append("tflite")
+    except ImportError:
+        pass
+    return targets
+
+
+@pytest.fixture(scope="session")
+def exported(trained_checkpoint, small_lists, tmp_path_factory):
+    from edgemark.data.lists import read_list
+    from edgemark.export.pipeline import PRECISIONS, export_all
+
+    out = tmp_path_factory.mktemp("exported") / "tiny"
+    reference, results = export_all(trained_checkpoint, out, available_targets(), list(PRECISIONS),
+                                    read_list(small_lists / "testImageList.txt"), read_list(small_lists / "trainImageList.txt"),
+                                    calib_size=32)
+    return out, reference, {r.name: r for r in results}

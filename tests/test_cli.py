@@ -11,7 +11,7 @@ import pytest
 
 from edgemark.data.lists import read_list
 from edgemark.evaluate import evaluate
-from edgemark.predictors import TorchPredictor
+from edgemark.predictors.torch_predictor import TorchPredictor
 
 
 def edgemark(*args, env=None, timeout=300):

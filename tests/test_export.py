@@ -14,29 +14,11 @@ from edgemark.data.lists import read_list
 from edgemark.errors import EdgemarkError
 from edgemark.export.manifest import read_manifest
 from edgemark.export.pipeline import PRECISIONS, TARGETS, export_all
+
+from conftest import available_targets
 from edgemark.optional import require
 
 TFLITE_EXTRA = "needs the tflite extra: pip install 'edgemark[tflite]'"
-
-
-def available_targets():
-    targets = ["onnx", "openvino"]
-    try:
-        import litert_torch  # noqa: F401
-
-        targets.append("tflite")
-    except ImportError:
-        pass
-    return targets
-
-
-@pytest.fixture(scope="module")
-def exported(trained_checkpoint, small_lists, tmp_path_factory):
-    out = tmp_path_factory.mktemp("exported") / "tiny"
-    reference, results = export_all(trained_checkpoint, out, available_targets(), list(PRECISIONS),
-                                    read_list(small_lists / "testImageList.txt"), read_list(small_lists / "trainImageList.txt"),
-                                    calib_size=32)
-    return out, reference, {r.name: r for r in results}
 
 
 def test_tflite_extra_is_installed_or_skipped_with_reason():

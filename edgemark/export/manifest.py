@@ -15,9 +15,8 @@ from importlib import metadata
 from pathlib import Path
 
 from .. import __version__
-from ..checkpoint import file_sha256
 from ..errors import EdgemarkError
-from ..io import write_json_atomic
+from ..io import file_sha256, write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..io import file_sha256
 from ..data.lists import FaceList
 from ..errors import EdgemarkError
 from ..evaluate import crop_list, evaluate

@@ -13,6 +13,7 @@ class OnnxPredictor(Predictor):
     def __init__(self, model_path, manifest: dict, threads: int | None = None, device: str = "cpu"):
         ort = require("onnxruntime", "running ONNX models")
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: QDQ models warn about folded constants on every load
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1

@@ -1,0 +1,1 @@
+"""Benchmarking artifacts: each (artifact, threads, batch) measured in a fresh process."""

@@ -1,0 +1,114 @@
+"""Run a benchmark over an export folder: every artifact x threads x batch, each in a
+fresh subprocess, results saved (atomically, after every measurement) as JSON, CSV,
+Markdown and plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..environment import machine_summary, throttle_state
+from ..errors import EdgemarkError
+from ..export.manifest import library_versions, read_manifest
+from ..io import write_json_atomic
+from .gpu import gpu_unavailable_reason
+
+FORMAT_ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3}
+PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
+
+
+def find_artifacts(model_dir: Path, targets: list[str] | None, precisions: list[str] | None) -> list[Path]:
+    """Artifact folders (with a manifest) of an export folder, or the folder itself."""
+    model_dir = Path(model_dir)
+    if (model_dir / "manifest.json").exists():
+        return [model_dir]
+    folders = [p.parent for p in model_dir.glob("*/manifest.json") if not p.parent.name.startswith(".")]
+    if not folders:
+        raise EdgemarkError(f"{model_dir}: no exported artifacts (folders with manifest.json); run edgemark export first")
+    chosen = []
+    for folder in folders:
+        _, m = read_manifest(folder, verify=False)
+        if m["format"] == "torch" or ((targets is None or m["format"] in targets) and (precisions is None or m["precision"] in precisions)):
+            chosen.append((FORMAT_ORDER.get(m["format"], 9), PRECISION_ORDER.get(m["precision"], 9), folder))
+    return [folder for _, _, folder in sorted(chosen)]
+
+
+def default_out_dir(device: str) -> Path:
+    return Path("benchmarks") / f"{socket.gethostname()}-{device}-{date.today().isoformat()}"
+
+
+def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
+              test_crops: tuple | None = None, warmup: int = 20, min_runs: int = 200, min_seconds: float = 2.0,
+              pin: bool = True, command: str = "", progress=None) -> dict:
+    artifacts = find_artifacts(model_dir, targets, precisions)
+    out_dir = Path(out_dir)
+    results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
+               "machine": machine_summary(), "throttle_before": throttle_state(),
+               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy"),
+               "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
+                            "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise + inference"},
+               "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
+    jobs = [(a, t, b) for a in artifacts for t in threads for b in batches]
+    with tempfile.TemporaryDirectory(prefix="edgemark-bench-") as tmp:
+        tmp = Path(tmp)
+        accuracy_file = None
+        if test_crops is not None:
+            accuracy_file = tmp / "test_crops.npz"
+            np.savez(accuracy_file, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
+        measured_accuracy: dict[str, dict] = {}
+        for i, (artifact, n_threads, batch) in enumerate(jobs):
+            _, manifest = read_manifest(artifact, verify=False)
+            label = f"{artifact.name} threads={n_threads} batch={batch}"
+            if progress:
+                progress(label, i, len(jobs))
+            reason = gpu_unavailable_reason(manifest["format"]) if device == "gpu" else None
+            fixed = manifest["input"]["shape"][0]
+            if reason is None and fixed not in (-1, None) and batch != fixed:
+                reason = f"the artifact has a fixed batch of {fixed}"
+            if reason:
+                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": reason})
+                continue
+            spec = {"artifact": str(artifact), "threads": n_threads, "batch": batch, "device": device, "pin": pin,
+                    "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"r{i}.json"),
+                    "crops": str(tmp / "bench_crops.npy") if test_crops is not None else None,
+                    "accuracy_crops": str(accuracy_file) if accuracy_file and artifact.name not in measured_accuracy else None}
+            if test_crops is not None and not (tmp / "bench_crops.npy").exists():
+                np.save(tmp / "bench_crops.npy", test_crops[0][: max(batches)])
+            (tmp / f"s{i}.json").write_text(json.dumps(spec))
+            env = {**os.environ, "OMP_NUM_THREADS": str(n_threads)}
+            done = subprocess.run([sys.executable, "-m", "edgemark.bench.worker", str(tmp / f"s{i}.json")], capture_output=True,
+                                  text=True, env=env, timeout=900)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": f"failed: {tail[0]}"})
+                continue
+            row = json.loads((tmp / f"r{i}.json").read_text())
+            if "accuracy" in row:
+                measured_accuracy[artifact.name] = row.pop("accuracy")
+            row.update(artifact=artifact.name, format=manifest["format"], precision=manifest["precision"],
+                       size_bytes=sum(f["bytes"] for f in manifest["files"].values()))
+            results["rows"].append(row)
+            _attach_accuracy(results, measured_accuracy)
+            write_json_atomic(out_dir / "results.json", results)  # whole after every measurement
+    results["throttle_after"] = throttle_state()
+    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    _attach_accuracy(results, measured_accuracy)
+    write_json_atomic(out_dir / "results.json", results)
+    return results
+
+
+def _attach_accuracy(results: dict, measured: dict) -> None:
+    reference = measured.get("torch-fp32")
+    for row in results["rows"]:
+        acc = measured.get(row["artifact"])
+        if acc:
+            row["nme"], row["failure_rate"], row["auc"] = acc["nme"], acc["failure_rate"], acc["auc"]
+            row["nme_drop_pp"] = (acc["nme"] - reference["nme"]) * 100 if reference else None

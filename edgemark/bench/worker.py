@@ -1,0 +1,78 @@
+"""One benchmark measurement in a fresh process: ``python -m edgemark.bench.worker SPEC.json``.
+
+Order: bare-interpreter RSS, pin to cores, load the artifact (timed), first inference
+(timed), warm-up and timed runs, peak RSS, then accuracy on prepared test crops (after
+the memory figures, so accuracy work does not inflate them). The result is written
+atomically to the path in the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import psutil
+
+
+def peak_rss_bytes() -> int | None:
+    """This process image's peak RSS (VmHWM). Not getrusage's ru_maxrss: that one survives
+    exec and would report the parent's size when a big process spawned the worker."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(open(spec_path).read())
+    process = psutil.Process()
+    rss_bare = process.memory_info().rss
+    pinned = None
+    if spec.get("pin") and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))[: spec["threads"]]
+        os.sched_setaffinity(0, cores)
+        pinned = cores
+    from edgemark.bench.timing import latency_stats, measure
+    from edgemark.io import write_json_atomic
+    from edgemark.predictors.load import load_predictor
+
+    t0 = time.perf_counter()
+    predictor = load_predictor(spec["artifact"], threads=spec["threads"], device=spec["device"])
+    load_s = time.perf_counter() - t0
+    size = predictor.crop.size
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(spec["batch"], size, size, 3), dtype=np.uint8)
+    if spec.get("crops"):
+        real = np.load(spec["crops"], mmap_mode="r")
+        crops = np.ascontiguousarray(real[: spec["batch"]])
+    t0 = time.perf_counter()
+    predictor.predict_crops(crops)
+    first_s = time.perf_counter() - t0
+    times = measure(lambda: predictor.predict_crops(crops), spec["warmup"], spec["min_runs"], spec["min_seconds"])
+    rss_after = process.memory_info().rss
+    peak = max(peak_rss_bytes() or 0, rss_after)
+    result = {"artifact": spec["artifact"], "threads": spec["threads"], "batch": spec["batch"], "device": spec["device"],
+              "pinned_cores": pinned, "provider": predictor.description, "load_ms": load_s * 1000, "first_inference_ms": first_s * 1000,
+              **latency_stats(times, spec["batch"]), "rss_bare_mib": rss_bare / 2**20, "rss_after_mib": rss_after / 2**20,
+              "peak_rss_mib": peak / 2**20, "rss_increase_mib": (peak - rss_bare) / 2**20}
+    if spec.get("accuracy_crops"):
+        from edgemark.evaluate import predict_list
+        from edgemark.metrics import summarize
+
+        data = np.load(spec["accuracy_crops"])
+        pred = predict_list(predictor, data["crops"], data["mats"])
+        acc = summarize(pred, data["truth"], predictor.scheme.interocular)
+        result["accuracy"] = {k: acc[k] for k in ("faces", "nme", "failure_rate", "auc")}
+    write_json_atomic(spec["result"], result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
