@@ -376,7 +376,7 @@ def bench(
             faces.records = faces.records[:accuracy_faces]
         first = load_predictor(find_artifacts(model, targets, precisions)[0])
         crops, mats = crop_list(faces, first.crop)
-        test_crops = (crops, mats, np.stack([r.landmarks for r in faces.records]), f"{faces.path} ({len(faces)} faces)")
+        test_crops = (crops, mats, np.stack([r.landmarks for r in faces.records]), f"{Path(faces.path).name} ({len(faces)} faces)")
     out = out or default_out_dir(device)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("bench", total=None)
@@ -399,6 +399,16 @@ def bench(
     console.print("wrote " + ", ".join(str(p) for p in written))
     if not results["rows"]:
         raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
+
+
+@bench_app.command("report")
+def bench_report(results: Path = typer.Argument(..., help="A result folder (or its results.json).")):
+    """Write results.csv, results.md and the plots again from a results.json."""
+    from .bench.report import load_results, write_outputs
+
+    folder = results if results.is_dir() else results.parent
+    for path in write_outputs(load_results(results), folder):
+        console.print(f"wrote {path}")
 
 
 @bench_app.command("compare")

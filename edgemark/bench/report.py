@@ -57,11 +57,37 @@ def markdown(results: dict) -> str:
                      f"{r['peak_rss_mib']:.0f} | {r['rss_increase_mib']:.0f} | {r['size_bytes'] / 1024:.0f} | "
                      f"{_pct(r.get('nme'))} | {_pct(r.get('failure_rate'))} | "
                      f"{_f(r.get('nme_drop_pp'), '+.2f')} | {r['provider']} |")
+    lines += summary_lines(results)
     if "finished" not in results:
         lines += ["", "**Incomplete run**: interrupted before every measurement was taken."]
     if results["skipped"]:
         lines += ["", "Not measured:", ""] + [f"- {s['artifact']} threads={s['threads']} batch={s['batch']}: {s['reason']}" for s in results["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
+    """The fastest artifact at equal accuracy, and int8's speedup over fp32 per runtime (batch 1)."""
+    rows = [r for r in results["rows"] if r["batch"] == 1]
+    if not rows:
+        return []
+    lines = ["", "## Summary (batch 1)", ""]
+    for t in sorted({r["threads"] for r in rows}):
+        at = [r for r in rows if r["threads"] == t]
+        equal = [r for r in at if r.get("nme_drop_pp") is not None and r["nme_drop_pp"] <= equal_pp]
+        if equal:
+            best = min(equal, key=lambda r: r["p50_ms"])
+            lines.append(f"- {t} thread(s): fastest at equal accuracy (NME within {equal_pp} pp of torch fp32): "
+                         f"**{best['artifact']}**, p50 {best['p50_ms']:.3f} ms, NME {best['nme'] * 100:.2f} %.")
+        fastest = min(at, key=lambda r: r["p50_ms"])
+        lines.append(f"- {t} thread(s): fastest overall: {fastest['artifact']}, p50 {fastest['p50_ms']:.3f} ms"
+                     + (f", NME drop {fastest['nme_drop_pp']:+.2f} pp." if fastest.get("nme_drop_pp") is not None else "."))
+        for fmt in ("onnx", "openvino", "tflite"):
+            fp32 = next((r for r in at if r["format"] == fmt and r["precision"] == "fp32"), None)
+            int8 = next((r for r in at if r["format"] == fmt and r["precision"] == "int8"), None)
+            if fp32 and int8:
+                lines.append(f"  - {fmt}: int8 vs fp32 speedup {fp32['p50_ms'] / int8['p50_ms']:.2f}x "
+                             f"({fp32['p50_ms']:.3f} -> {int8['p50_ms']:.3f} ms)")
+    return lines
 
 
 def _save(fig, path: Path) -> None:
