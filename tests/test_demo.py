@@ -1,0 +1,169 @@
+"""The demo on a real video built from dataset faces, run headless with the shipped
+exported model; plus its parts (head pose, smoothing, detector boxes, eye closure)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from demo_video import CORRUPT_FRAME, TOTAL, build_video
+from edgemark import load_predictor
+from edgemark.demo.detector import HaarDetector
+from edgemark.demo.drive import DriveMonitor, eye_aspect_ratio
+from edgemark.demo.head_pose import GENERIC_FACE_5, camera_matrix, head_pose
+from edgemark.demo.runner import DemoOptions, run_demo
+from edgemark.demo.smoothing import OneEuroFilter
+from edgemark.scheme import load_scheme
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "exported" / "mobilenetv2_112" / "tflite-int8"
+
+
+@pytest.fixture(scope="module")
+def video(data_dir, tmp_path_factory):
+    return build_video(data_dir, tmp_path_factory.mktemp("video") / "drive.avi")
+
+
+def frame_count(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+def test_drive_mode_end_to_end(video, tmp_path):
+    out, events = tmp_path / "annotated.mp4", tmp_path / "events.jsonl"
+    done = subprocess.run([sys.executable, "-m", "edgemark", "demo", "--model", str(MODEL), "--source", str(video),
+                           "--out", str(out), "--events", str(events), "--no-window"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert frame_count(out) == TOTAL  # the unreadable frame keeps its place in the timeline
+    log = [json.loads(line) for line in events.read_text().splitlines()]
+    by_kind = {}
+    for e in log:
+        by_kind.setdefault(e["kind"], []).append(e)
+        assert {"time", "frame", "kind"} <= set(e)
+    # head turned (yaw tag -60) from frame 20: distraction after 1.5 s (15 frames) and a few frames to settle
+    first, second = by_kind["distraction"][:2]
+    assert 34 <= first["frame"] < 45 and first["yaw"] < -30
+    # no face from frame 45: lost after 1 s; back at frame 60
+    assert 54 <= by_kind["face_lost"][0]["frame"] < 60
+    assert by_kind["face_back"][0]["frame"] == 60
+    assert [e["frame"] for e in by_kind["unreadable_frame"]] == [CORRUPT_FRAME]
+    # turned the other way (yaw tag +60) from frame 70
+    assert 84 <= second["frame"] < TOTAL and second["yaw"] > 30
+    assert "eye closure: off" in done.stdout
+
+
+def test_yaw_sign_follows_the_faces(video):
+    summary = run_demo(load_predictor(MODEL), str(video), DemoOptions(), HaarDetector())
+    yaw = summary["yaw"]
+    assert summary["frames"] == TOTAL and summary["unreadable_frames"] == 1
+
+    def median(a, b):
+        values = [v for v in yaw[a:b] if v is not None]
+        assert len(values) > (b - a) // 2
+        return float(np.median(values))
+
+    assert abs(median(0, 20)) < 25
+    assert median(25, 45) < -25  # file names _-60_: turned towards the image's left
+    assert median(75, 95) > 25  # _60_: towards the right
+    assert all(v is None for v in yaw[55:59])  # no face
+
+
+def test_filters_mode_draws_overlays_on_the_face(video, tmp_path):
+    out = tmp_path / "filters.mp4"
+    summary = run_demo(load_predictor(MODEL), str(video), DemoOptions(mode="filters", out=out), HaarDetector())
+    assert summary["frames"] == TOTAL
+    original, filtered = cv2.VideoCapture(str(video)), cv2.VideoCapture(str(out))
+    for _ in range(11):
+        _, a = original.read()
+        _, b = filtered.read()
+    diff = np.abs(a.astype(int) - b.astype(int)).sum(axis=2)
+    changed = diff > 60
+    ys, xs = np.nonzero(changed[60:])  # below the text lines
+    assert changed.mean() > 0.02  # hat, sunglasses and moustache cover a visible area
+    assert 200 < np.median(xs) < 440  # on the face, in the middle of the frame
+
+
+def test_bad_sources_give_clear_errors(tmp_path):
+    def demo(*args):
+        return subprocess.run([sys.executable, "-m", "edgemark", "demo", "--model", str(MODEL), *args], capture_output=True, text=True)
+
+    done = demo("--source", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4"), "--no-window")
+    assert done.returncode == 2 and "video file not found" in done.stderr and "Traceback" not in done.stderr
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("this is not a video")
+    done = demo("--source", str(junk), "--out", str(tmp_path / "o.mp4"), "--no-window")
+    assert done.returncode == 2 and ("cannot open this video source" in done.stderr or "no frame could be read" in done.stderr)
+    assert not (tmp_path / "o.mp4").exists()
+    done = demo("--source", str(junk), "--no-window")
+    assert done.returncode == 2 and "nothing to write" in done.stderr
+
+
+def test_head_pose_recovers_known_rotations():
+    camera = camera_matrix(640, 480)
+    for yaw, pitch, roll in [(0, 0, 0), (30, 0, 0), (-35, 0, 0), (0, 20, 0), (0, 0, 15), (20, -10, 5)]:
+        y, p, r = np.radians([-yaw, pitch, roll])  # positive yaw = nose towards the image's right
+        ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+        rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+        rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+        points3 = GENERIC_FACE_5 @ (rz @ ry @ rx).T + [0, 0, 600]
+        uv = points3[:, :2] / points3[:, 2:] * 640 + [320, 240]
+        np.testing.assert_allclose(head_pose(uv, camera), (yaw, pitch, roll), atol=0.5)
+        if yaw:
+            assert np.sign(uv[2, 0] - uv[:2, 0].mean()) == np.sign(yaw)  # the nose moves the way yaw says
+
+
+def test_one_euro_smooths_jitter_and_follows_a_step():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.05)
+    raw, smooth = [], []
+    for i in range(60):
+        x = np.array([[100.0, 50.0]]) + rng.normal(0, 2, (1, 2))
+        raw.append(x)
+        smooth.append(f(x, i / 30))
+    assert np.std(np.array(smooth[20:])[:, 0, 0]) < 0.5 * np.std(np.array(raw[20:])[:, 0, 0])
+    for i in range(60, 90):
+        out = f(np.array([[200.0, 50.0]]), i / 30)
+    assert abs(out[0, 0] - 200) < 5  # a large move is followed within a second
+
+
+def test_haar_boxes_map_to_training_boxes(data_dir):
+    from edgemark.data.lists import read_list
+
+    detector, ious = HaarDetector(), []
+    for r in read_list(data_dir / "testImageList.txt").records[:80]:
+        boxes = detector.detect(cv2.imread(str(r.image_path)))
+        if not boxes:
+            continue
+        a = np.array(r.box)
+        b = np.array(min(boxes, key=lambda b: abs(b[0] - a[0]) + abs(b[1] - a[1])))
+        inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+        ious.append(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
+    assert len(ious) > 60 and np.median(ious) > 0.7
+
+
+def test_eye_closure_only_with_eyelid_points():
+    assert not DriveMonitor(load_scheme("cuhk5")).eye_closure_available
+    scheme = load_scheme("ibug68")
+    monitor = DriveMonitor(scheme)
+    assert monitor.eye_closure_available
+    points = np.zeros((68, 2))
+    for eye, cx in zip(scheme.eyes, (100, 160)):
+        # p1..p6 around an eye 30 px wide; open: lids 10 px apart, closed: 2 px
+        points[list(eye)] = [[cx - 15, 0], [cx - 5, -5], [cx + 5, -5], [cx + 15, 0], [cx + 5, 5], [cx - 5, 5]]
+    assert eye_aspect_ratio(points, scheme.eyes[0]) == pytest.approx(10 / 30)
+    closed = points.copy()
+    for eye in scheme.eyes:
+        closed[list(eye), 1] *= 0.2
+    events = []
+    for i in range(40):
+        events += monitor.update(i / 10, i, points if i < 10 else closed, (0.0, 0.0, 0.0))
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["eyes_closed"] and events[0]["frame"] == 20  # closed from frame 10, for 1 s
+    assert monitor.status["perclos"] > 0.5
