@@ -342,8 +342,14 @@ def bench(
     min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
     accuracy_faces: Optional[int] = typer.Option(None, help="Use only the first N test faces for accuracy."),
     pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
+    port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
+    identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
+    ssh_config: Optional[Path] = typer.Option(None, help="ssh_config file for --device ssh://..."),
+    python: str = typer.Option("python3", help="Python on the device (--device ssh://...)."),
+    remote_dir: str = typer.Option("edgemark", help="Folder on the device (--device ssh://...)."),
 ):
-    """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots."""
+    """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
+    --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
     if ctx.invoked_subcommand is not None:
         return
     if model is None:
@@ -358,8 +364,12 @@ def bench(
     from .export.pipeline import PRECISIONS, TARGETS
     from .predictors.load import load_predictor
 
+    if device.startswith("ssh://"):
+        _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
+                   port, identity, ssh_config, python, remote_dir)
+        return
     if device not in ("cpu", "gpu"):
-        raise EdgemarkError(f"--device must be cpu or gpu, not {device!r}")
+        raise EdgemarkError(f"--device must be cpu, gpu or ssh://user@host, not {device!r}")
     threads_list, batches = _int_list(threads, "--threads"), _int_list(batch, "--batch")
     targets, precisions = _choices(target, TARGETS, "--target"), _choices(precision, PRECISIONS, "--precision")
     test_crops = None
@@ -399,6 +409,38 @@ def bench(
     console.print("wrote " + ", ".join(str(p) for p in written))
     if not results["rows"]:
         raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
+
+
+def _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
+               port, identity, ssh_config, python, remote_dir):
+    from .bench.report import write_outputs
+    from .bench.run import find_artifacts
+    from .export.pipeline import PRECISIONS, TARGETS
+    from .io import write_json_atomic
+    from .remote.deploy import deploy as run_deploy
+    from .remote.deploy import remote_bench
+
+    ssh = _ssh_target(device, port, identity, ssh_config)
+    artifacts = [a for a in find_artifacts(model, _choices(target, TARGETS, "--target"), _choices(precision, PRECISIONS, "--precision"))
+                 if a.name != "torch-fp32"]
+    crops = _test_crops(data, artifacts[0], accuracy_faces or 200)
+    command = "edgemark " + shlex.join(sys.argv[1:])
+    with console.status("deploying") as status:
+        deployed = run_deploy(ssh, artifacts, _bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m))
+        status.update(f"benchmarking on {ssh.host}")
+        results = remote_bench(ssh, deployed["bundle"], _int_list(threads, "--threads"), _int_list(batch, "--batch"), warmup,
+                               min_runs, min_seconds, command)
+    safe_host = "".join(c if c.isalnum() or c in "-._" else "_" for c in ssh.host)
+    out = out or Path("benchmarks") / f"{safe_host}-ssh-{results['started'][:10]}"
+    write_json_atomic(out / "results.json", results)
+    written = write_outputs(results, out)
+    m = results["machine"]
+    console.print(f"{ssh.host}: {m.get('board') or m['cpu']} ({m['machine']}, {m['cores']} cores, {m.get('distribution', m['os'])})")
+    for r in results["rows"]:
+        nme = f"{r['nme'] * 100:.2f}%" if r.get("nme") is not None else "n/a"
+        console.print(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
+                      f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}")
+    console.print("wrote " + ", ".join(str(p) for p in written))
 
 
 @bench_app.command("report")
@@ -486,6 +528,97 @@ def demo(
     for path in (out, events):
         if path:
             console.print(f"wrote {path}")
+
+
+SSH_HELP = "SSH options: the target is user@host, a ~/.ssh/config alias, or ssh://user@host:port."
+
+
+def _ssh_target(host: str, port: Optional[int], identity: Optional[Path], ssh_config: Optional[Path]):
+    from .remote.ssh import SshTarget
+
+    return SshTarget.parse(host, port=port, identity=str(identity) if identity else None,
+                           config=str(ssh_config) if ssh_config else None)
+
+
+def _test_crops(data: Optional[Path], artifact: Path, faces_limit: Optional[int]):
+    """Test crops for accuracy (on this machine or shipped to a device), or None without data."""
+    from .data.lists import read_list
+    from .evaluate import crop_list
+    from .predictors.load import load_predictor
+
+    try:
+        data_dir = resolve_data(data)
+    except EdgemarkError as e:
+        console.print(f"[yellow]speed and memory only:[/] accuracy needs a data set ({escape(str(e))})")
+        return None
+    faces = read_list(data_dir / "testImageList.txt")
+    if faces_limit:
+        faces.records = faces.records[:faces_limit]
+    crops, mats = crop_list(faces, load_predictor(artifact).crop)
+    return crops, mats, np.stack([r.landmarks for r in faces.records]), f"{Path(faces.path).name} ({len(faces)} faces)"
+
+
+@app.command()
+def deploy(
+    model: Path = typer.Option(..., help="Export folder (or one artifact folder)."),
+    host: str = typer.Option(..., help="user@host, an ~/.ssh/config alias, or ssh://user@host:port."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
+    precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
+    port: Optional[int] = typer.Option(None, help="SSH port (default: from ssh config, else 22)."),
+    identity: Optional[Path] = typer.Option(None, help="SSH private key (default: ssh-agent / ssh config)."),
+    ssh_config: Optional[Path] = typer.Option(None, help="An ssh_config file to use instead of ~/.ssh/config."),
+    python: str = typer.Option("python3", help="Python on the device that creates the venv."),
+    remote_dir: str = typer.Option("edgemark", help="Folder on the device (relative to the login directory)."),
+    data: Optional[Path] = DataOption,
+    test_faces: int = typer.Option(200, help="Test faces shipped with the bundle for accuracy on the device (0: none)."),
+):
+    """Copy artifacts and a torch-free runner to a device, set up its venv, check hashes there."""
+    from .bench.run import find_artifacts
+    from .export.pipeline import PRECISIONS, TARGETS
+    from .remote.deploy import deploy as run_deploy
+
+    ssh = _ssh_target(host, port, identity, ssh_config)
+    artifacts = [a for a in find_artifacts(model, _choices(target, TARGETS, "--target"), _choices(precision, PRECISIONS, "--precision"))
+                 if a.name != "torch-fp32"]
+    if not artifacts:
+        raise EdgemarkError(f"{model}: no ONNX/OpenVINO/TFLite artifact matches --target {target} --precision {precision}")
+    crops = _test_crops(data, artifacts[0], test_faces) if test_faces else None
+    with console.status("deploying") as status:
+        result = run_deploy(ssh, artifacts, _bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m))
+    console.print(f"deployed {', '.join(result['artifacts'])} to {result['host']}:{result['bundle']} "
+                  f"(device: {result['device_machine']}, Python {result['device_python']}; venv {result['venv']} with "
+                  f"{', '.join(result['requirements'])}); hashes verified on the device")
+    console.print(f"on the device: {result['bundle']}/bin/edgemark predict --model {result['bundle']}/artifacts/{result['artifacts'][0]} IMAGE.jpg")
+
+
+def _bundle_name(model: Path) -> str:
+    model = Path(model).resolve()
+    return model.name if not (model / "manifest.json").exists() else f"{model.parent.name}-{model.name}"
+
+
+@app.command()
+def predict(
+    image: Path = typer.Argument(..., help="An image file."),
+    model: Path = typer.Option(..., help="Artifact folder or checkpoint."),
+    box: Optional[str] = typer.Option(None, help="left,top,right,bottom (default: Haar face detector, else the whole image)."),
+    out: Optional[Path] = typer.Option(None, help="Write the image with the landmarks drawn."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+):
+    """Print the landmarks of the face in an image (and draw them with --out)."""
+    import json
+
+    from .predict import predict_image
+    from .predictors.load import load_predictor
+
+    parsed = None
+    if box:
+        try:
+            parsed = tuple(float(v) for v in box.split(","))
+        except ValueError:
+            parsed = ()
+        if len(parsed) != 4:
+            raise EdgemarkError(f"--box {box!r}: expected left,top,right,bottom")
+    print(json.dumps(predict_image(load_predictor(model, threads=threads), image, parsed, out), indent=1))
 
 
 def main() -> None:

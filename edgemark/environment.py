@@ -7,19 +7,38 @@ import platform
 
 
 def cpu_model() -> str:
+    """x86 'model name'; on ARM boards /proc/cpuinfo has 'Model' or 'Hardware' instead."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    for key in ("model name", "Model", "Hardware", "cpu model"):
+        if fields.get(key):
+            return fields[key]
     return platform.processor() or platform.machine()
 
 
+def board_model() -> str | None:
+    """The board's name from the device tree (a Raspberry Pi says 'Raspberry Pi 5 Model B Rev 1.0')."""
+    model = _read("/proc/device-tree/model")
+    return model.rstrip("\x00") if model else None
+
+
+def os_name() -> str:
+    for line in (_read("/etc/os-release") or "").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return f"{platform.system()} {platform.release()}"
+
+
 def machine_summary() -> dict:
-    return {"cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version()}
+    return {"cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(), "board": board_model(),
+            "os": f"{platform.system()} {platform.release()}", "distribution": os_name(), "python": platform.python_version(),
+            "host": platform.node()}
 
 
 def machine_line() -> str:

@@ -11,7 +11,6 @@ from .data.images import read_image, record_box
 from .data.lists import FaceList
 from .io import write_json_atomic
 from .metrics import point_errors, summarize
-from .plots import GREEN, RED, draw_points, plot_ced, tile, write_image
 from .predictors.base import Predictor
 from .preprocess import CropSpec, apply_affine, crop_face, normalised_to_image
 
@@ -65,6 +64,8 @@ def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None,
                                    "failure_rate": float((per_face[sel] > result["threshold"]).mean()),
                                    "bias_x": float(bias[0]), "bias_y": float(bias[1])}
     if out_dir is not None:
+        from .plots import plot_ced, write_image
+
         out_dir = Path(out_dir)
         write_json_atomic(out_dir / "metrics.json", result)
         np.savez_compressed(out_dir / "predictions.npz", pred=pred, truth=truth, nme=per_face)
@@ -75,6 +76,8 @@ def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None,
 
 
 def worst_grid(faces: FaceList, pred: np.ndarray, per_face: np.ndarray, n: int, box_mode: str, box_rule) -> np.ndarray:
+    from .plots import GREEN, RED, draw_points, tile
+
     images, captions = [], []
     for i in np.argsort(-per_face)[:n]:
         r = faces.records[i]

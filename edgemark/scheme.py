@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 
 import numpy as np
-import yaml
 
 from .errors import EdgemarkError
 
@@ -75,6 +74,8 @@ BUILTIN_SCHEMES = ("cuhk5", "ibug68", "wflw98")
 
 def load_scheme(name: str) -> LandmarkScheme:
     """A built-in scheme by name, or a scheme YAML file by path."""
+    import yaml  # only here: a deployed runner reads schemes from manifests, without PyYAML
+
     if name in BUILTIN_SCHEMES:
         text = resources.files("edgemark").joinpath("schemes", f"{name}.yaml").read_text()
         source = name

@@ -1,0 +1,76 @@
+"""The command line of an edge bundle: ``edgemark predict|bench|verify|info`` with only
+numpy, OpenCV, psutil and the runtime installed (no torch, typer or rich). It is what
+``edgemark deploy`` puts on the device as ``BUNDLE/bin/edgemark``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import EdgemarkError
+
+
+def _ints(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="edgemark", description="edgemark edge runner (no torch)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="landmarks of the face in an image")
+    p.add_argument("image")
+    p.add_argument("--model", required=True, help="artifact folder")
+    p.add_argument("--box", help="left,top,right,bottom in pixels (default: Haar detector, else the whole image)")
+    p.add_argument("--out", help="write the image with the landmarks drawn")
+    p.add_argument("--threads", type=int)
+    b = sub.add_parser("bench", help="benchmark the bundle's artifacts here")
+    b.add_argument("--bundle", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--threads", default="1")
+    b.add_argument("--batch", default="1")
+    b.add_argument("--warmup", type=int, default=20)
+    b.add_argument("--min-runs", type=int, default=200)
+    b.add_argument("--min-seconds", type=float, default=2.0)
+    b.add_argument("--command", dest="bench_command", default="", help="the host command, recorded in the results")
+    v = sub.add_parser("verify", help="check every file of a bundle against its hashes")
+    v.add_argument("bundle")
+    sub.add_parser("info", help="device facts as JSON")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "predict":
+            from .predict import predict_image
+            from .predictors.load import load_predictor
+
+            box = tuple(float(x) for x in args.box.split(",")) if args.box else None
+            print(json.dumps(predict_image(load_predictor(args.model, threads=args.threads), args.image, box, args.out), indent=1))
+        elif args.command == "verify":
+            from .remote.bundle import verify_bundle
+
+            print(json.dumps(verify_bundle(Path(args.bundle))))
+        elif args.command == "info":
+            from .environment import machine_summary, throttle_state
+
+            print(json.dumps({"machine": machine_summary(), "throttle": throttle_state()}))
+        elif args.command == "bench":
+            import numpy as np
+
+            from .bench.run import run_bench
+
+            bundle = Path(args.bundle)
+            test_crops = None
+            if (bundle / "testset.npz").exists():
+                data = np.load(bundle / "testset.npz")
+                test_crops = (data["crops"], data["mats"], data["truth"], str(data["name"]))
+            run_bench(bundle / "artifacts", "cpu", _ints(args.threads), _ints(args.batch), Path(args.out), test_crops=test_crops,
+                      warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds, command=args.bench_command)
+            print(json.dumps({"results": str(Path(args.out) / "results.json")}))
+    except EdgemarkError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Deploy a bundle to a device over SSH and run the benchmark there.
+
+Remote layout (relative to the login directory unless absolute):
+``REMOTE/venv`` (created once, reused), ``REMOTE/bundles/NAME``. A bundle is streamed
+as tar into ``REMOTE/bundles/.incoming-NAME``, verified against its hashes on the
+device, and only then renamed to ``NAME``: a copy cut short is never taken as valid.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..errors import EdgemarkError
+from .bundle import build_bundle
+from .ssh import SshTarget
+
+SWAP_SCRIPT = 'set -e; rm -rf "$2.old"; if [ -d "$2" ]; then mv "$2" "$2.old"; fi; mv "$1" "$2"; rm -rf "$2.old"'
+
+
+def stream_tar(target: SshTarget, local: Path, remote: str, chunk: int = 1 << 16, on_bytes=None, timeout: float = 600) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(local), arcname=".")
+    data = buf.getvalue()
+    proc = subprocess.Popen(target.command(["sh", "-c", 'rm -rf "$1" && mkdir -p "$1" && tar -x -C "$1"', "sh", remote]),
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sent = 0
+    try:
+        while sent < len(data):
+            proc.stdin.write(data[sent : sent + chunk])
+            sent += min(chunk, len(data) - sent)
+            if on_bytes:
+                on_bytes(sent, len(data))
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise EdgemarkError(f"{target.host}: copying the bundle did not finish within {timeout:.0f} s") from None
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    if proc.returncode != 0 or sent < len(data):
+        err = target.error(proc.returncode or 255, stderr.decode(errors="replace"), "the bundle copy")
+        raise EdgemarkError(f"{err} — {sent} of {len(data)} bytes sent; the device keeps no valid bundle, run deploy again")
+
+
+def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str = "edgemark", python: str = "python3",
+           test_crops: tuple | None = None, on_step=None, on_bytes=None) -> dict:
+    step = on_step or (lambda message: None)
+    remote_dir = remote_dir.rstrip("/")
+    bundles, venv = f"{remote_dir}/bundles", f"{remote_dir}/venv"
+    final, incoming = f"{bundles}/{name}", f"{bundles}/.incoming-{name}"
+    with tempfile.TemporaryDirectory(prefix="edgemark-bundle-") as tmp:
+        step("building the bundle")
+        local = Path(tmp) / name
+        info = build_bundle(artifacts, local, test_crops, name)
+        step(f"checking {target.host}")
+        facts = json.loads(target.run([python, "-c", "import json, platform; print(json.dumps({'python': platform.python_version(), "
+                                       "'machine': platform.machine()}))"], what=f"running {python} on the device", timeout=60))
+        step(f"copying {sum((local / f).stat().st_size for f in info['files']) / 2**20:.1f} MiB")
+        stream_tar(target, local, incoming, on_bytes=on_bytes)
+    step("preparing the venv (created once, then reused)")
+    target.run(["sh", "-c", 'test -x "$1/bin/python" || "$2" -m venv "$1"', "sh", venv, python], what="creating the venv", timeout=300)
+    target.run([f"{venv}/bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *info["requirements"]],
+               what="pip install " + " ".join(info["requirements"]), timeout=1800)
+    target.run(["sh", "-c", 'cd "$1" && pwd > "$2/venv.path"', "sh", venv, incoming], what="recording the venv path")
+    step("verifying hashes on the device")
+    target.run(["env", f"PYTHONPATH={incoming}/runner", f"{venv}/bin/python", "-m", "edgemark.edge_cli", "verify", incoming],
+               what="verifying the bundle", timeout=300)
+    target.run(["sh", "-c", SWAP_SCRIPT, "sh", incoming, final], what="publishing the bundle")
+    return {"host": target.host, "bundle": final, "venv": venv, "artifacts": info["artifacts"], "requirements": info["requirements"],
+            "device_python": facts.get("python"), "device_machine": facts.get("machine")}
+
+
+def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: list[int], warmup: int, min_runs: int,
+                 min_seconds: float, command: str) -> dict:
+    out = f"{bundle}/results"
+    target.run([f"{bundle}/bin/edgemark", "bench", "--bundle", bundle, "--out", out, "--threads", ",".join(map(str, threads)),
+                "--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--min-runs", str(min_runs),
+                "--min-seconds", str(min_seconds), "--command", command], what="the benchmark", timeout=3600)
+    results = json.loads(target.run(["cat", f"{out}/results.json"], what="reading the results"))
+    results["device"] = f"ssh://{target.host}"
+    return results

@@ -1,0 +1,146 @@
+"""Deploy to a real OpenSSH server on loopback (a stand-in for a Raspberry Pi): a
+separate directory and a venv without torch, remote predict and bench through SSH, and
+the failures a user meets: wrong key, unknown host key, a server killed mid-copy."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgemark.errors import EdgemarkError
+from sshd import SSHD, LoopbackSshd
+
+pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="needs an OpenSSH server (apt-get install openssh-server; .ci/run does)")
+BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = LoopbackSshd(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory):
+    return tmp_path_factory.mktemp("device")
+
+
+def edgemark(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "edgemark", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def ssh(server, *remote):
+    import shlex
+
+    return subprocess.run(["ssh", "-F", str(server.config), "-o", "BatchMode=yes", "edgedevice", shlex.join(map(str, remote))],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def deployed(sshd, device, exported, small_lists):
+    done = edgemark("deploy", "--model", exported[0], "--target", "onnx", "--precision", "fp32,int8", "--host", "edgedevice",
+                    "--ssh-config", sshd.config, "--python", BASE_PYTHON, "--remote-dir", device / "edgemark",
+                    "--data", small_lists, "--test-faces", "20")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return device / "edgemark" / "bundles" / "tiny"
+
+
+def test_deploy_copies_a_verified_bundle_and_a_venv_without_torch(deployed, sshd, device):
+    assert sorted(p.name for p in (deployed / "artifacts").iterdir()) == ["onnx-fp32", "onnx-int8"]
+    info = json.loads((deployed / "bundle.json").read_text())
+    assert "onnxruntime" in info["requirements"] and not any("torch" in r for r in info["requirements"])
+    venv_python = device / "edgemark" / "venv" / "bin" / "python"
+    no_torch = ssh(sshd, venv_python, "-c", "import torch")
+    assert no_torch.returncode != 0 and "No module named 'torch'" in no_torch.stderr
+    assert ssh(sshd, venv_python, "-c", "import onnxruntime, cv2, numpy").returncode == 0
+    assert not list((device / "edgemark" / "bundles").glob(".incoming-*"))
+
+
+def test_predict_on_the_device_matches_the_host(deployed, sshd, small_lists, exported):
+    from edgemark import load_predictor
+    from edgemark.data.lists import read_list
+
+    record = read_list(small_lists / "testImageList.txt").records[0]
+    box = ",".join(f"{v:.1f}" for v in record.box)
+    done = ssh(sshd, deployed / "bin" / "edgemark", "predict", "--model", deployed / "artifacts" / "onnx-int8", record.image_path,
+               "--box", box, "--out", deployed.parent / "drawn.png")
+    assert done.returncode == 0, done.stderr
+    remote = np.array(list(json.loads(done.stdout)["landmarks"].values()))
+    local = load_predictor(exported[0] / "onnx-int8").predict(__import__("cv2").imread(str(record.image_path)),
+                                                                tuple(float(v) for v in box.split(",")))
+    np.testing.assert_allclose(remote, local, atol=0.02)
+    assert (deployed.parent / "drawn.png").stat().st_size > 0
+
+
+def test_remote_bench_brings_results_back(deployed, sshd, device, exported, small_lists, tmp_path):
+    out = tmp_path / "remote"
+    done = edgemark("bench", "--model", exported[0], "--target", "onnx", "--precision", "int8", "--device", "ssh://edgedevice",
+                    "--ssh-config", sshd.config, "--python", BASE_PYTHON, "--remote-dir", device / "edgemark", "--data", small_lists,
+                    "--accuracy-faces", "20", "--warmup", "2", "--min-runs", "20", "--min-seconds", "0.2", "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["device"] == "ssh://edgedevice"
+    assert results["machine"]["cpu"] and results["machine"]["cores"] >= 1 and "distribution" in results["machine"]
+    assert results["throttle_before"] and results["throttle_after"]
+    (row,) = results["rows"]
+    assert row["artifact"] == "onnx-int8" and 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+    # accuracy measured on the device on the shipped subset equals the host's on the same faces
+    from edgemark import load_predictor
+    from edgemark.data.lists import read_list
+    from edgemark.evaluate import evaluate
+
+    faces = read_list(small_lists / "testImageList.txt")
+    faces.records = faces.records[:20]
+    assert row["nme"] == pytest.approx(evaluate(load_predictor(exported[0] / "onnx-int8"), faces)["nme"], rel=1e-5)
+    assert (out / "results.md").exists()
+    # merged with a local run of the same artifact: one table, device against host
+    local = tmp_path / "local"
+    done = edgemark("bench", "--model", exported[0] / "onnx-int8", "--warmup", "2", "--min-runs", "20", "--min-seconds", "0.2",
+                    "--out", local, "--data", small_lists, "--accuracy-faces", "20")
+    assert done.returncode == 0, done.stderr
+    done = edgemark("bench", "compare", local, out)
+    assert done.returncode == 0 and "onnx-int8" in done.stdout
+
+
+def test_wrong_key_and_unknown_host_key_are_clear_errors(sshd, device, exported):
+    common = ["deploy", "--model", exported[0] / "onnx-fp32", "--host", "edgedevice", "--python", BASE_PYTHON,
+              "--remote-dir", device / "other", "--test-faces", "0"]
+    no_key = sshd.client_config("known_hosts", "no_key_config", with_key=False)
+    done = edgemark(*common, "--ssh-config", no_key, "--identity", sshd.wrong_key)
+    assert done.returncode == 2 and "refused the key" in done.stderr and "Traceback" not in done.stderr
+    unknown = sshd.client_config("empty_known_hosts", "unknown_config")
+    done = edgemark(*common, "--ssh-config", unknown)
+    assert done.returncode == 2 and "host key not known" in done.stderr and "ssh-keyscan" in done.stderr
+    assert not (device / "other").exists()  # nothing was written without a trusted host key
+
+
+def test_server_killed_mid_copy_leaves_no_valid_bundle(sshd, device, exported):
+    from edgemark.bench.run import find_artifacts
+    from edgemark.remote.deploy import deploy
+    from edgemark.remote.ssh import SshTarget
+
+    target = SshTarget("edgedevice", config=str(sshd.config))
+    killed = []
+
+    def kill_halfway(sent, total):
+        if sent > total // 2 and not killed:
+            sshd.kill()
+            killed.append(sent)
+
+    with pytest.raises(EdgemarkError, match="no valid bundle|lost|cannot connect"):
+        artifacts = [a for a in find_artifacts(exported[0], ["onnx", "openvino"], ["fp32"]) if a.name != "torch-fp32"]
+        deploy(target, artifacts, "cut", str(device / "cut"), BASE_PYTHON,
+               on_bytes=kill_halfway)
+    assert killed
+    sshd.start()
+    assert not (device / "cut" / "bundles" / "cut").exists()  # only an .incoming folder, never published
+    from edgemark.remote.bundle import verify_bundle
+
+    for partial in (device / "cut" / "bundles").glob(".incoming-*"):
+        with pytest.raises(EdgemarkError):
+            verify_bundle(partial)
