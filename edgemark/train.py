@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 
 from . import __version__
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.cache import load_or_build_cache
 from .data.dataset import LandmarkDataset
@@ -67,7 +69,16 @@ def validate(model, loader, interocular) -> dict:
 def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, subset: int | None = None,
           epochs: int | None = None, cache_dir: Path | None = None, threads: int | None = None,
           console: Console | None = None, stop_after_epochs: int | None = None) -> dict:
-    console = console or Console()
+    world = distributed.setup()
+    try:
+        return _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world)
+    finally:
+        distributed.cleanup(world)
+
+
+def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world) -> dict:
+    # with torchrun, only rank 0 prints, writes checkpoints and logs; every rank trains
+    console = console if world.main and console is not None else Console(quiet=not world.main)
     out_dir = Path(out_dir)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if threads:
@@ -94,9 +105,12 @@ def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, 
     if subset:
         faces = FaceList(faces.path, faces.records[:subset], faces.skipped)
     crop = CropSpec(size=recipe.input_size, margin=recipe.margin)
-    with _progress(console) as progress:
-        task = progress.add_task("caching crops", total=len(faces), info="")
-        cache = load_or_build_cache(faces, crop.size, crop.margin, cache_dir, lambda i, n: progress.update(task, completed=i))
+    for builder in (True, False):  # rank 0 builds the crop cache, the others then read it
+        if world.main == builder:
+            with _progress(console) as progress:
+                task = progress.add_task("caching crops", total=len(faces), info="")
+                cache = load_or_build_cache(faces, crop.size, crop.margin, cache_dir, lambda i, n: progress.update(task, completed=i))
+        distributed.barrier(world)
     train_idx, val_idx = split_train_val(len(faces), recipe.val_fraction, recipe.seed)
     if len(val_idx) == 0:
         raise EdgemarkError("validation split is empty: raise val_fraction or use more faces")
@@ -110,8 +124,9 @@ def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, 
     torch.manual_seed(recipe.seed)
     m = recipe.model
     model = build_model(m.name, scheme.num_points, crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
+    lr = recipe.lr * world.size  # linear scaling rule (Goyal et al., 2017): the batch grows with the world
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / (recipe.batch_size * world.size))
     total_steps, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
     start_epoch, best_nme, history = 0, float("inf"), []
@@ -123,7 +138,12 @@ def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, 
         start_epoch, best_nme, history = state["epoch"], state["best_val_nme"], list(state["history"])
         console.print(f"resuming {out_dir} at epoch {start_epoch + 1}/{epochs} (best val NME so far {best_nme:.4f})")
 
-    meta = {"recipe": recipe.to_dict(), "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
+    net = DistributedDataParallel(model) if world.enabled else model
+    if world.enabled:
+        console.print(f"DistributedDataParallel: {world.size} processes ({world.backend}); effective batch "
+                      f"{recipe.batch_size} x {world.size} = {recipe.batch_size * world.size}; lr scaled linearly "
+                      f"{recipe.lr:g} x {world.size} = {lr:g}")
+    meta = {"recipe": recipe.to_dict(), "world_size": world.size, "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
             "train_list": faces.path, "train_faces": int(len(train_idx)), "val_faces": int(len(val_idx)),
             "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs}
     console.print(f"{m.name} x{m.width} @ {crop.size}px, {sum(p.numel() for p in model.parameters()):,} parameters; "
@@ -131,25 +151,39 @@ def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, 
 
     # the loop ------------------------------------------------------------------------------
     for epoch in range(start_epoch, epochs):
-        model.train()
+        net.train()
         train_set.set_epoch(epoch)
-        order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
-        loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
-                            num_workers=recipe.workers, persistent_workers=False)
+        if world.enabled:
+            sampler = DistributedSampler(train_set, world.size, world.rank, shuffle=True, seed=recipe.seed)
+            sampler.set_epoch(epoch)
+            loader = DataLoader(train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=recipe.workers)
+        else:
+            order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
+            loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
+                                num_workers=recipe.workers, persistent_workers=False)
         started, loss_sum, seen = time.time(), 0.0, 0
         with _progress(console) as progress:
             task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, info="")
             for x, y in loader:
-                loss = landmark_loss(recipe.loss, model(x), y, crop.size)
+                loss = landmark_loss(recipe.loss, net(x), y, crop.size)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
                 loss_sum, seen = loss_sum + loss.item() * len(x), seen + len(x)
                 progress.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
+        train_loss = distributed.mean_across(world, loss_sum / seen)
+        divergence = distributed.weight_divergence(world, model)
+        if not world.main:  # rank 0 validates, saves and logs; the others wait for it
+            distributed.barrier(world)
+            if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+                break
+            continue
         val = validate(model, val_loader, scheme.interocular)
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "val_nme": val["nme"], "val_failure_rate": val["failure_rate"],
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": val["nme"], "val_failure_rate": val["failure_rate"],
                "val_auc": val["auc"], "lr": scheduler.get_last_lr()[0], "seconds": time.time() - started}
+        if world.enabled:
+            row["rank_weight_divergence"] = divergence
         history.append(row)
         improved = val["nme"] < best_nme
         best_nme = min(best_nme, val["nme"])
@@ -161,6 +195,7 @@ def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, 
         _write_history(out_dir, history)
         console.print(f"epoch {epoch + 1}/{epochs}  loss {row['train_loss']:.4f}  val NME {val['nme'] * 100:.2f}%  "
                       f"FR {val['failure_rate'] * 100:.1f}%  {row['seconds']:.0f}s" + ("  [green]best" if improved else ""))
+        distributed.barrier(world)
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
             break
     return {"best_val_nme": best_nme, "history": history, "out": str(out_dir)}
