@@ -347,6 +347,7 @@ def bench(
     ssh_config: Optional[Path] = typer.Option(None, help="ssh_config file for --device ssh://..."),
     python: str = typer.Option("python3", help="Python on the device (--device ssh://...)."),
     remote_dir: str = typer.Option("edgemark", help="Folder on the device (--device ssh://...)."),
+    devices: Optional[Path] = typer.Option(None, help="A devices YAML: benchmark every device listed, concurrently."),
 ):
     """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
@@ -364,6 +365,9 @@ def bench(
     from .export.pipeline import PRECISIONS, TARGETS
     from .predictors.load import load_predictor
 
+    if devices is not None:
+        _bench_fleet(model, devices, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces)
+        return
     if device.startswith("ssh://"):
         _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
                    port, identity, ssh_config, python, remote_dir)
@@ -441,6 +445,37 @@ def _bench_ssh(model, device, target, precision, threads, batch, data, out, warm
         console.print(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
                       f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}")
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _bench_fleet(model, devices_file, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces):
+    from datetime import date
+
+    from .bench.fleet import load_devices, run_fleet
+    from .bench.run import find_artifacts
+    from .export.pipeline import PRECISIONS, TARGETS
+
+    fleet = load_devices(devices_file)
+    targets, precisions = _choices(target, TARGETS, "--target"), _choices(precision, PRECISIONS, "--precision")
+    artifacts = find_artifacts(model, targets, precisions)
+    deployable = [a for a in artifacts if a.name != "torch-fp32"]
+    crops = _test_crops(data, deployable[0] if deployable else artifacts[0], accuracy_faces or 200)
+    out = out or Path("benchmarks") / f"fleet-{date.today().isoformat()}"
+    settings = {"threads": _int_list(threads, "--threads"), "batches": _int_list(batch, "--batch"), "targets": targets,
+                "precisions": precisions, "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds,
+                "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": _bundle_name(model)}
+    console.print(f"benchmarking {len(fleet)} devices at once: {', '.join(d.name for d in fleet)}")
+
+    def landed(name, error):
+        if error:
+            console.print(f"[red]{name}: failed[/] {escape(error)}")
+        else:
+            console.print(f"[green]{name}: done[/] -> {out / name}/results.md")
+
+    result = run_fleet(fleet, model, artifacts, settings, crops, out, on_done=landed)
+    console.print(result["table"], markup=False, highlight=False)
+    console.print(f"wrote {out}/fleet.md and {out}/fleet.json")
+    if not result["results"]:
+        raise EdgemarkError("no device could be benchmarked")
 
 
 @bench_app.command("report")
