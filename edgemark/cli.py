@@ -656,6 +656,35 @@ def predict(
     print(json.dumps(predict_image(load_predictor(model, threads=threads), image, parsed, out), indent=1))
 
 
+@app.command()
+def sweep(
+    recipes: list[Path] = typer.Argument(..., help="Recipe YAML files: one trial per recipe and seed."),
+    data: Optional[Path] = DataOption,
+    out: Path = typer.Option(Path("runs/sweep"), help="Folder of the trial runs (and Ray's records)."),
+    seeds: str = typer.Option("0", help="Seeds, comma-separated (each recipe runs once per seed)."),
+    epochs: Optional[int] = typer.Option(None, help="Override every recipe's epoch count."),
+    subset: Optional[int] = typer.Option(None, help="Use only the first N training faces (smoke sweeps)."),
+    cpus_per_trial: int = typer.Option(1, help="CPUs (and torch threads) per trial."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: a local Ray on this machine)."),
+    table: Path = typer.Option(Path("benchmarks/accuracy.md"), help="Study table the results are appended to."),
+    cache: Optional[Path] = typer.Option(None, help="Crop cache folder."),
+):
+    """Run a grid of recipes in parallel with Ray Tune (pip install 'edgemark[sweep]')."""
+    from .sweep import check_recipes, run_sweep
+
+    check_recipes(recipes)
+    train_list = resolve_data(data) / "trainImageList.txt"
+    rows = run_sweep(recipes, _int_list(seeds, "--seeds") if seeds != "0" else [0], train_list, out, table,
+                     "edgemark " + shlex.join(sys.argv[1:]), epochs, subset, cpus_per_trial, address, cache)
+    for r in sorted(rows, key=lambda r: r.get("best_val_nme", 9)):
+        if "error" in r:
+            console.print(f"[red]{r['recipe']} seed {r['seed']}: failed[/] {escape(r['error'])}")
+        else:
+            console.print(f"{r['recipe']} seed {r['seed']}: best val NME {r['best_val_nme'] * 100:.2f}% "
+                          f"({r['seconds'] / 60:.1f} min) -> {r['run']}")
+    console.print(f"appended {len(rows)} rows to {table}")
+
+
 def main() -> None:
     try:
         app()

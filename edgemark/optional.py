@@ -16,6 +16,7 @@ PROVIDERS = {
     "litert_torch": "pip install 'edgemark[tflite]'",
     "ai_edge_quantizer": "pip install 'edgemark[tflite]'",
     "torchao": "pip install 'edgemark[tflite]'",
+    "ray": "pip install 'edgemark[sweep]'",
 }
 
 
