@@ -218,7 +218,8 @@ def eval_command(
     predictor = load_predictor(source, threads=threads)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
     lst = Path(faces.path)
-    base = source.parent if source.is_file() else source
+    # beside a checkpoint; for an artifact, under runs/eval (an artifact folder holds only what its manifest lists)
+    base = source.parent if source.is_file() else Path("runs") / "eval" / f"{source.resolve().parent.name}-{source.name}"
     out = out or base / f"eval-{lst.stem}"
     with _bar("evaluating") as bar:
         task = bar.add_task("", total=len(faces))
