@@ -360,11 +360,8 @@ def bench(
     from rich.table import Table
 
     from .bench.report import write_outputs
-    from .bench.run import default_out_dir, run_bench
-    from .data.lists import read_list
-    from .evaluate import crop_list
+    from .bench.run import default_out_dir, find_artifacts, run_bench
     from .export.pipeline import PRECISIONS, TARGETS
-    from .predictors.load import load_predictor
 
     if devices is not None:
         _bench_fleet(model, devices, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces)
@@ -377,21 +374,7 @@ def bench(
         raise EdgemarkError(f"--device must be cpu, gpu or ssh://user@host, not {device!r}")
     threads_list, batches = _int_list(threads, "--threads"), _int_list(batch, "--batch")
     targets, precisions = _choices(target, TARGETS, "--target"), _choices(precision, PRECISIONS, "--precision")
-    test_crops = None
-    try:
-        data_dir = resolve_data(data)
-    except EdgemarkError as e:
-        console.print(f"[yellow]speed and memory only:[/] accuracy needs a data set ({escape(str(e))})")
-        data_dir = None
-    if data_dir is not None:
-        from .bench.run import find_artifacts
-
-        faces = read_list(data_dir / "testImageList.txt")
-        if accuracy_faces:
-            faces.records = faces.records[:accuracy_faces]
-        first = load_predictor(find_artifacts(model, targets, precisions)[0])
-        crops, mats = crop_list(faces, first.crop)
-        test_crops = (crops, mats, np.stack([r.landmarks for r in faces.records]), f"{Path(faces.path).name} ({len(faces)} faces)")
+    test_crops = _test_crops(data, find_artifacts(model, targets, precisions)[0], accuracy_faces)
     out = out or default_out_dir(device)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("bench", total=None)
