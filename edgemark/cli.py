@@ -669,6 +669,32 @@ def sweep(
     console.print(f"appended {len(rows)} rows to {table}")
 
 
+@app.command()
+def robustness(
+    model: Path = typer.Option(..., help="Artifact folder or checkpoint."),
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    faces: Optional[int] = typer.Option(None, help="Use only the first N faces."),
+    out: Path = typer.Option(Path("runs/robustness"), help="Folder for robustness.json/.md and the plots."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+):
+    """NME against box shift, box scale and face rotation: the model's operating range."""
+    from .predictors.load import load_predictor
+    from .robustness import sweep, write_report
+
+    predictor = load_predictor(model, threads=threads)
+    face_list = open_list(list_file, data, "testImageList.txt", "cuhk", predictor.scheme.num_points)
+    if faces:
+        face_list.records = face_list.records[:faces]
+    with _bar("robustness sweep") as bar:
+        task = bar.add_task("", total=None)
+        result = sweep(predictor, face_list, progress=lambda i, n: bar.update(task, completed=i, total=n))
+    for path in write_report(result, out, str(model), "edgemark " + shlex.join(sys.argv[1:])):
+        console.print(f"wrote {path}")
+    for kind in ("shift", "scale", "rotation"):
+        console.print(f"{kind:>8}: " + "  ".join(f"{k}: {v * 100:.2f}%" for k, v in result[kind].items()))
+
+
 def main() -> None:
     try:
         app()

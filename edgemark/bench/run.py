@@ -52,7 +52,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
                "machine": machine_summary(), "throttle_before": throttle_state(),
-               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy"),
+               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy", "opencv-python-headless"),
                "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
                             "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise + inference"},
                "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
