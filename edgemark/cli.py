@@ -528,6 +528,10 @@ def demo(
         raise EdgemarkError(f"--detector must be haar or yunet, not {detector!r}")
     if window is None:
         window = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if window and _opencv_has_no_gui():
+        console.print("[yellow]no window:[/] this OpenCV build has no GUI (opencv-python-headless); "
+                      "pip install opencv-python (same version) in its place for a window")
+        window = False
     if not window and out is None and events is None:
         raise EdgemarkError("headless run with nothing to write: pass --out and/or --events (or --window)")
     predictor = load_predictor(model, threads=threads)
@@ -608,6 +612,14 @@ def deploy(
                   f"(device: {result['device_machine']}, Python {result['device_python']}; venv {result['venv']} with "
                   f"{', '.join(result['requirements'])}); hashes verified on the device")
     console.print(f"on the device: {result['bundle']}/bin/edgemark predict --model {result['bundle']}/artifacts/{result['artifacts'][0]} IMAGE.jpg")
+
+
+def _opencv_has_no_gui() -> bool:
+    import re
+
+    import cv2
+
+    return bool(re.search(r"GUI:\s+NONE", cv2.getBuildInformation()))
 
 
 def _bundle_name(model: Path) -> str:
