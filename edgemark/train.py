@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import __version__
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
+from .io import file_sha256
 from .data.cache import load_or_build_cache
 from .data.dataset import LandmarkDataset
 from .data.lists import FaceList
@@ -68,15 +69,18 @@ def validate(model, loader, interocular) -> dict:
 
 def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, subset: int | None = None,
           epochs: int | None = None, cache_dir: Path | None = None, threads: int | None = None,
-          console: Console | None = None, stop_after_epochs: int | None = None) -> dict:
+          console: Console | None = None, stop_after_epochs: int | None = None, teacher: Path | None = None,
+          distill_weight: float = 0.5) -> dict:
     world = distributed.setup()
     try:
-        return _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world)
+        return _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world,
+                      teacher, distill_weight)
     finally:
         distributed.cleanup(world)
 
 
-def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world) -> dict:
+def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world,
+           teacher_path=None, distill_weight=0.5) -> dict:
     # with torchrun, only rank 0 prints, writes checkpoints and logs; every rank trains
     console = console if world.main and console is not None else Console(quiet=not world.main)
     out_dir = Path(out_dir)
@@ -92,6 +96,9 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         if state["recipe"] != recipe.to_dict():
             raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
         epochs = epochs or state["epochs"]
+        teacher_sha = file_sha256(teacher_path) if teacher_path else None
+        if (state.get("teacher") or {}).get("sha256") != teacher_sha:
+            raise EdgemarkError(f"{last_path}: the run was started with another --teacher (or without); resume with the same one")
     elif last_path.exists():
         raise EdgemarkError(f"{out_dir} already holds a run (last.pt); pass --resume to continue it or choose another --out")
 
@@ -143,7 +150,9 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         console.print(f"DistributedDataParallel: {world.size} processes ({world.backend}); effective batch "
                       f"{recipe.batch_size} x {world.size} = {recipe.batch_size * world.size}; lr scaled linearly "
                       f"{recipe.lr:g} x {world.size} = {lr:g}")
-    meta = {"recipe": recipe.to_dict(), "world_size": world.size, "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
+    teacher = load_teacher(teacher_path, scheme, crop, console) if teacher_path else None
+    meta = {"recipe": recipe.to_dict(), "world_size": world.size,
+            "teacher": {"file": str(teacher_path), "sha256": file_sha256(teacher_path), "weight": distill_weight} if teacher else None, "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
             "train_list": faces.path, "train_faces": int(len(train_idx)), "val_faces": int(len(val_idx)),
             "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs}
     console.print(f"{m.name} x{m.width} @ {crop.size}px, {sum(p.numel() for p in model.parameters()):,} parameters; "
@@ -165,7 +174,10 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         with _progress(console) as progress:
             task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, info="")
             for x, y in loader:
-                loss = landmark_loss(recipe.loss, net(x), y, crop.size)
+                pred = net(x)
+                loss = landmark_loss(recipe.loss, pred, y, crop.size)
+                if teacher is not None:  # knowledge distillation: also follow the teacher on the same augmented crops
+                    loss = (1 - distill_weight) * loss + distill_weight * landmark_loss(recipe.loss, pred, teacher(x), crop.size)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -199,6 +211,35 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
             break
     return {"best_val_nme": best_nme, "history": history, "out": str(out_dir)}
+
+
+class _Teacher:
+    """A frozen model whose predictions on the student's batch are extra targets. The
+    crops are the same region (same margin); only the resolution may differ."""
+
+    def __init__(self, model, size: int):
+        self.model, self.size = model.eval(), size
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.size:
+            x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
+        return self.model(x)
+
+
+def load_teacher(path: Path, scheme, crop: CropSpec, console) -> _Teacher:
+    from .checkpoint import load_model
+
+    teacher = load_model(path)
+    if teacher.scheme.to_dict() != scheme.to_dict():
+        raise EdgemarkError(f"{path}: the teacher predicts the {teacher.scheme.name} scheme; the student is trained on {scheme.name}")
+    if abs(teacher.crop.margin - crop.margin) > 1e-9 or tuple(teacher.crop.mean) != tuple(crop.mean) or tuple(teacher.crop.std) != tuple(crop.std):
+        raise EdgemarkError(f"{path}: the teacher's crop margin/normalisation differ from the student's; distillation needs the same crop region")
+    m = teacher.recipe.model
+    console.print(f"distilling from {path} ({m.name} x{m.width} @ {teacher.crop.size}px)")
+    return _Teacher(teacher.model, teacher.crop.size)
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:

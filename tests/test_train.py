@@ -81,3 +81,33 @@ def test_killed_cli_training_resumes(small_lists, smoke_recipe, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"resuming {out}" in done.stdout.replace("\n", "")
     assert load_checkpoint(out / "last.pt")["epoch"] == 4
+
+
+def test_distillation_from_a_teacher(faces, smoke_recipe, tmp_path, trained_checkpoint):
+    from edgemark.checkpoint import file_sha256
+
+    recipe = load_recipe(smoke_recipe)
+    plain = train(recipe, faces, tmp_path / "plain", epochs=1, cache_dir=tmp_path / "cache")
+    taught = train(recipe, faces, tmp_path / "taught", epochs=1, cache_dir=tmp_path / "cache", teacher=trained_checkpoint,
+                   distill_weight=0.7)
+    # the teacher's targets change the loss the student minimises
+    assert taught["history"][0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], rel=1e-3)
+    state = load_checkpoint(tmp_path / "taught" / "last.pt")
+    assert state["teacher"]["sha256"] == file_sha256(trained_checkpoint) and state["teacher"]["weight"] == 0.7
+    with pytest.raises(EdgemarkError, match="another --teacher"):
+        train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache")
+
+
+def test_teacher_with_another_scheme_is_refused(faces, smoke_recipe, tmp_path):
+    from edgemark.checkpoint import save_checkpoint
+    from edgemark.models import build_model
+    from edgemark.preprocess import CropSpec
+    from edgemark.recipe import ModelConfig, Recipe
+    from edgemark.scheme import load_scheme
+
+    other = Recipe(scheme="wflw98", input_size=64, model=ModelConfig(width=0.35, head_channels=16))
+    path = tmp_path / "wflw.pt"
+    save_checkpoint(path, {"recipe": other.to_dict(), "scheme": load_scheme("wflw98").to_dict(), "crop": CropSpec(size=64).to_dict(),
+                           "box_rule": None, "model": build_model("mobilenetv2", 98, 64, 0.35, 16).state_dict()})
+    with pytest.raises(EdgemarkError, match="teacher predicts the wflw98 scheme"):
+        train(load_recipe(smoke_recipe), faces, tmp_path / "x", epochs=1, cache_dir=tmp_path / "cache", teacher=path)

@@ -32,7 +32,7 @@ TARGETS = ("onnx", "openvino", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 EXPORTERS = {"onnx": export_onnx, "openvino": export_openvino, "tflite": export_tflite}
 CHECKPOINT_KEYS = ("format", "recipe", "scheme", "crop", "box_rule", "model", "epoch", "best_val_nme", "train_list",
-                   "train_faces", "val_faces", "edgemark_version", "torch_version", "epochs", "history")
+                   "train_faces", "val_faces", "edgemark_version", "torch_version", "epochs", "history", "teacher", "world_size")
 
 
 @dataclass
