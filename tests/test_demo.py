@@ -103,6 +103,9 @@ def test_bad_sources_give_clear_errors(tmp_path):
     assert not (tmp_path / "o.mp4").exists()
     done = demo("--source", str(junk), "--no-window")
     assert done.returncode == 2 and "nothing to write" in done.stderr
+    done = demo("--source", str(junk), "--no-window", "--out", str(tmp_path / "o.mp4"), "--detector", "yunet",
+                "--yunet-model", str(tmp_path / "face_detection_yunet.onnx"))
+    assert done.returncode == 2 and "YuNet model file not found" in done.stderr
     done = demo("--source", str(junk), "--window")  # opencv-python-headless cannot open one: said, not silently skipped
     assert done.returncode == 2 and "has no GUI" in done.stdout.replace("\n", " ") and "nothing to write" in done.stderr
 
