@@ -74,8 +74,7 @@ def run_sweep(recipes: list[Path], seeds: list[int], train_list: Path, out: Path
 def append_to_table(table: Path, rows: list[dict], command: str) -> None:
     table = Path(table)
     text = table.read_text() if table.exists() else "# Accuracy study\n\n"
-    if TABLE_HEADER.splitlines()[0] not in text:
-        text += "\n" + TABLE_HEADER
+    text = text.rstrip("\n") + "\n\n" + TABLE_HEADER  # a table of its own, whatever the file ends with
     machine = f"{platform.machine()} {platform.node()[:12]}"
     for r in rows:
         if "error" in r:
