@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.images import read_image, record_box
-from .data.lists import FaceList
+from .data.lists import FaceList, source_of
 from .io import write_json_atomic
 from .metrics import point_errors, summarize
 from .predictors.base import Predictor
@@ -36,11 +36,6 @@ def predict_list(predictor: Predictor, crops: np.ndarray, mats: np.ndarray, batc
         for i, m in enumerate(mats[start : start + batch_size]):
             out[start + i] = normalised_to_image(uv[i], m, predictor.crop.size)
     return out
-
-
-def source_of(record) -> str:
-    """The data source of a face: the first folder of its image path (lfw_5590, net_7876)."""
-    return record.image_path.parent.name
 
 
 def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None, box_mode: str = "given",

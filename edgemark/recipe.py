@@ -37,6 +37,9 @@ class Recipe:
     seed: int = 0
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # data sources (first folder of the image path) whose labels follow another convention:
+    # training learns one offset per point for each, so their labels stop contradicting the rest
+    source_offsets: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +88,9 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe = _build(Recipe, data, path, node, "")
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.input_size < 16:
         raise EdgemarkError(f"{path}: epochs and batch_size must be >= 1 and input_size >= 16")
+    if not all(isinstance(s, str) and s for s in recipe.source_offsets):
+        line = next((k.start_mark.line + 1 for k, _ in node.value if k.value == "source_offsets"), 1)
+        raise EdgemarkError(f"{path}:{line}: source_offsets must be a list of source folder names, e.g. [lfw_5590]")
     return recipe
 
 

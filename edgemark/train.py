@@ -28,7 +28,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .io import file_sha256
 from .data.cache import load_or_build_cache
 from .data.dataset import LandmarkDataset
-from .data.lists import FaceList
+from .data.lists import FaceList, source_of
 from .errors import EdgemarkError
 from .io import write_json_atomic, write_text_atomic
 from .losses import landmark_loss
@@ -37,6 +37,7 @@ from .models import build_model
 from .preprocess import CropSpec, measure_box_rule
 from .recipe import Recipe
 from .scheme import load_scheme
+from .source_offsets import SourceOffsets
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +62,7 @@ def _progress(console):
 def validate(model, loader, interocular) -> dict:
     model.eval()
     preds, truths = [], []
-    for x, y in loader:
+    for x, y, *_ in loader:
         preds.append(model(x).numpy())
         truths.append(y.numpy())
     return summarize(np.concatenate(preds), np.concatenate(truths), interocular)
@@ -123,7 +124,14 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         raise EdgemarkError("validation split is empty: raise val_fraction or use more faces")
     boxes = np.array([r.box for r in faces.records], np.float64)[train_idx]
     box_rule = measure_box_rule(boxes, np.stack([r.landmarks for r in faces.records])[train_idx])
-    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed)
+    offsets = SourceOffsets(recipe.source_offsets, scheme.num_points, scheme.flip_permutation()) if recipe.source_offsets else None
+    source_ids = offsets.source_ids([source_of(r) for r in faces.records]) if offsets else None
+    if offsets is not None:
+        for k, name in enumerate(offsets.sources):
+            if not (source_ids == k + 1).any():
+                raise EdgemarkError(f"recipe source_offsets: no face of {faces.path} comes from {name!r} "
+                                    f"(sources are the first folder of the image paths)")
+    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids)
     val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed)
     val_loader = DataLoader(val_set, batch_size=256, num_workers=0)
 
@@ -132,13 +140,18 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
     m = recipe.model
     model = build_model(m.name, scheme.num_points, crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
     lr = recipe.lr * world.size  # linear scaling rule (Goyal et al., 2017): the batch grows with the world
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    params = [{"params": model.parameters()}]
+    if offsets is not None:
+        params.append({"params": offsets.parameters(), "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(train_set) / (recipe.batch_size * world.size))
     total_steps, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
     start_epoch, best_nme, history = 0, float("inf"), []
     if state is not None:
         model.load_state_dict(state["model"])
+        if offsets is not None:
+            offsets.load_state_dict(state["source_offsets"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -173,13 +186,16 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         started, loss_sum, seen = time.time(), 0.0, 0
         with _progress(console) as progress:
             task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, info="")
-            for x, y in loader:
+            for x, y, source_id, flipped in loader:
                 pred = net(x)
-                loss = landmark_loss(recipe.loss, pred, y, crop.size)
+                loss = landmark_loss(recipe.loss, pred if offsets is None else offsets(pred, source_id, flipped), y, crop.size)
                 if teacher is not None:  # knowledge distillation: also follow the teacher on the same augmented crops
                     loss = (1 - distill_weight) * loss + distill_weight * landmark_loss(recipe.loss, pred, teacher(x), crop.size)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
+                    torch.distributed.all_reduce(offsets.offsets.grad)
+                    offsets.offsets.grad /= world.size
                 optimizer.step()
                 scheduler.step()
                 loss_sum, seen = loss_sum + loss.item() * len(x), seen + len(x)
@@ -196,11 +212,16 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
                "val_auc": val["auc"], "lr": scheduler.get_last_lr()[0], "seconds": time.time() - started}
         if world.enabled:
             row["rank_weight_divergence"] = divergence
+        if offsets is not None:  # the largest learned offset, in crop pixels
+            row["max_source_offset_px"] = float(offsets.offsets.detach().abs().max()) * crop.size
         history.append(row)
         improved = val["nme"] < best_nme
         best_nme = min(best_nme, val["nme"])
         checkpoint = {**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                       "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "best_val_nme": best_nme, "history": history}
+        if offsets is not None:
+            checkpoint["source_offsets"] = offsets.state_dict()
+            checkpoint["source_offsets_px"] = offsets.describe(crop.size)
         if improved:
             save_checkpoint(best_path, checkpoint)
         save_checkpoint(last_path, checkpoint)

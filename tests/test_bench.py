@@ -84,6 +84,29 @@ def test_outputs_and_compare(bench_results):
     assert done.returncode == 0 and "1.00x" in done.stdout
 
 
+def test_pareto_across_models(bench_results, tmp_path):
+    out, results = bench_results
+    # a second "model": every artifact twice as slow and 1 pp worse, so none of it is on the front
+    worse = json.loads(json.dumps(results))
+    for r in worse["rows"]:
+        r["p50_ms"] *= 2
+        r["nme"] += 0.01
+    (tmp_path / "worse").mkdir()
+    (tmp_path / "worse" / "results.json").write_text(json.dumps(worse))
+    plot = tmp_path / "pareto" / "models.png"
+    done = subprocess.run([sys.executable, "-m", "edgemark", "bench", "pareto", f"small={out}", str(tmp_path / "worse" / "results.json"),
+                           "--out", str(plot), "--threads", "1"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert plot.stat().st_size > 0
+    table = plot.with_suffix(".md").read_text()
+    front = [line for line in table.splitlines() if line.endswith("| yes |")]
+    assert front and all(line.startswith("| small |") for line in front)
+    assert "| worse |" in table
+    done = subprocess.run([sys.executable, "-m", "edgemark", "bench", "pareto", str(out), "--out", str(plot), "--threads", "7"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "7 thread(s)" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
 def test_gpu_without_providers_says_what_is_missing(exported, tmp_path):
     pytest.importorskip("torch")
     import onnxruntime

@@ -111,3 +111,56 @@ def test_teacher_with_another_scheme_is_refused(faces, smoke_recipe, tmp_path):
                            "box_rule": None, "model": build_model("mobilenetv2", 98, 64, 0.35, 16).state_dict()})
     with pytest.raises(EdgemarkError, match="teacher predicts the wflw98 scheme"):
         train(load_recipe(smoke_recipe), faces, tmp_path / "x", epochs=1, cache_dir=tmp_path / "cache", teacher=path)
+
+
+def test_source_offsets_recover_a_convention_shift_through_flips():
+    """Labels of source 1 sit a known offset from the truth in the unflipped face; half the
+    samples are mirrored (the offset mirrors with them). Fitting only the offsets must
+    recover it, which fails if the mirroring of offsets is wrong."""
+    import numpy as np
+
+    from edgemark.scheme import load_scheme
+    from edgemark.source_offsets import SourceOffsets
+
+    scheme = load_scheme("cuhk5")
+    perm = torch.as_tensor(scheme.flip_permutation())
+    true_offset = torch.tensor([[0.03, -0.01], [0.02, 0.0], [0.0, 0.01], [-0.01, 0.02], [0.01, 0.0]])
+    offsets = SourceOffsets(["lfw_5590"], 5, scheme.flip_permutation())
+    assert offsets.source_ids(["net_7876", "lfw_5590"]).tolist() == [0, 1]
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.rand(256, 5, 2, generator=gen)
+    source = torch.randint(0, 2, (256,), generator=gen)
+    flipped = torch.rand(256, generator=gen) < 0.5
+    shift = torch.where(flipped.view(-1, 1, 1), true_offset[perm] * torch.tensor([-1.0, 1.0]), true_offset)
+    labels = truth + shift * (source == 1).view(-1, 1, 1)
+    opt = torch.optim.Adam(offsets.parameters(), lr=0.01)
+    for step in range(400):
+        if step == 200:
+            opt.param_groups[0]["lr"] = 0.0005
+        loss = (offsets(truth, source, flipped) - labels).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert np.allclose(offsets.offsets[0].detach().numpy(), true_offset.numpy(), atol=2e-3)
+    # unlisted sources (id 0) get no offset
+    assert torch.equal(offsets(truth[:3], torch.zeros(3, dtype=torch.long), flipped[:3]), truth[:3])
+
+
+def test_training_with_source_offsets_saves_and_resumes_them(faces, smoke_recipe, tmp_path):
+    recipe_file = tmp_path / "offsets.yaml"
+    recipe_file.write_text(smoke_recipe.read_text() + "source_offsets: [lfw_5590]\n")
+    recipe = load_recipe(recipe_file)
+    out = tmp_path / "run"
+    train(recipe, faces, out, stop_after_epochs=1, cache_dir=tmp_path / "cache")
+    first = load_checkpoint(out / "last.pt")
+    assert set(first["source_offsets_px"]) == {"lfw_5590"} and first["history"][0]["max_source_offset_px"] > 0
+    train(recipe, faces, out, resume=True, cache_dir=tmp_path / "cache")
+    second = load_checkpoint(out / "last.pt")
+    assert second["epoch"] == 2 and not torch.equal(second["source_offsets"]["offsets"], first["source_offsets"]["offsets"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(smoke_recipe.read_text() + "source_offsets: [no_such_source]\n")
+    with pytest.raises(EdgemarkError, match="no_such_source"):
+        train(load_recipe(bad), faces, tmp_path / "bad", epochs=1, cache_dir=tmp_path / "cache")
+    bad.write_text(smoke_recipe.read_text() + "source_offsets: [1, 2]\n")
+    with pytest.raises(EdgemarkError, match=r"bad.yaml:\d+: source_offsets"):
+        load_recipe(bad)

@@ -178,3 +178,57 @@ def compare(a: dict, b: dict) -> list[dict]:
             rows.append({"artifact": key[0], "threads": key[1], "batch": key[2], "a_p50_ms": ra["p50_ms"], "b_p50_ms": r["p50_ms"],
                          "ratio": r["p50_ms"] / ra["p50_ms"], "a_nme": ra.get("nme"), "b_nme": r.get("nme")})
     return rows
+
+
+def merge_for_pareto(named_results: list[tuple[str, dict]], threads: int, batch: int = 1,
+                     formats: set[str] | None = None) -> list[dict]:
+    """Rows of several benchmark results (one per model) at one thread count and batch, each
+    labelled ``model/artifact``, with ``on_front`` set for the Pareto-optimal rows (no other
+    row is both faster and more accurate)."""
+    rows = []
+    for name, results in named_results:
+        for r in results["rows"]:
+            if r["threads"] != threads or r["batch"] != batch or r.get("nme") is None:
+                continue
+            if formats and r["format"] not in formats:
+                continue
+            rows.append({**r, "model": name, "label": f"{name}/{r['artifact']}", "machine": results["machine"]["cpu"]})
+    if not rows:
+        raise EdgemarkError(f"no measurement with accuracy at {threads} thread(s), batch {batch} in these results")
+    best = float("inf")
+    for r in sorted(rows, key=lambda r: (r["p50_ms"], r["nme"])):
+        r["on_front"] = r["nme"] < best
+        best = min(best, r["nme"])
+    return rows
+
+
+def plot_models_pareto(rows: list[dict], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    cmap = plt.get_cmap("tab10")
+    for i, model in enumerate(models):
+        mine = [r for r in rows if r["model"] == model]
+        for r in mine:
+            ax.scatter(r["p50_ms"], r["nme"] * 100, color=cmap(i % 10), marker={"fp32": "o", "fp16": "s", "int8": "^"}[r["precision"]],
+                       label=model if r is mine[0] else None)
+            ax.annotate(r["artifact"], (r["p50_ms"], r["nme"] * 100), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    front = sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"])
+    ax.plot([r["p50_ms"] for r in front], [r["nme"] * 100 for r in front], "k--", lw=0.8, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency per image (ms, log)")
+    ax.set_ylabel("NME (% inter-ocular)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def models_pareto_markdown(rows: list[dict], threads: int, batch: int, sources: list[str]) -> str:
+    lines = [f"Pareto of NME vs latency across models: {threads} thread(s), batch {batch}, on {rows[0]['machine']}.", "",
+             "From: " + ", ".join(f"`{s}`" for s in sources), "",
+             "| model | artifact | p50 ms | NME % | FR % | size KiB | on front |", "|---|---|---:|---:|---:|---:|:---:|"]
+    for r in sorted(rows, key=lambda r: r["p50_ms"]):
+        lines.append(f"| {r['model']} | {r['artifact']} | {r['p50_ms']:.3f} | {r['nme'] * 100:.2f} | {_pct(r.get('failure_rate'))} | "
+                     f"{r['size_bytes'] / 1024:.0f} | {'yes' if r['on_front'] else ''} |")
+    return "\n".join(lines) + "\n"

@@ -19,8 +19,10 @@ from .cache import CropCache
 
 class LandmarkDataset(Dataset):
     def __init__(self, cache: CropCache, indices, spec: CropSpec, scheme: LandmarkScheme,
-                 augment: AugmentConfig | None, seed: int = 0):
+                 augment: AugmentConfig | None, seed: int = 0, source_ids: np.ndarray | None = None):
         self.cache, self.indices = cache, np.asarray(indices)
+        # per face of the cache: which learned label offset applies (0: none; see source_offsets.py)
+        self.source_ids = np.zeros(len(cache.landmarks), np.int64) if source_ids is None else np.asarray(source_ids, np.int64)
         self.spec, self.augment, self.seed = spec, augment, seed
         self.flip_perm = scheme.flip_permutation()
         self.epoch = 0
@@ -31,8 +33,8 @@ class LandmarkDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 RGB crop and its crop-normalised landmarks."""
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """uint8 RGB crop, its crop-normalised landmarks, and whether it was mirrored."""
         j = int(self.indices[i])
         image, box, points = self.cache.images[j], tuple(self.cache.boxes[j]), self.cache.landmarks[j]
         angle, flip, rng = 0.0, False, None
@@ -46,9 +48,10 @@ class LandmarkDataset(Dataset):
             crop, uv = flip_horizontal(crop, uv, self.flip_perm)
         if rng is not None:
             crop = photometric(crop, rng, self.augment)
-        return crop, uv
+        return crop, uv, bool(flip)
 
     def __getitem__(self, i: int):
-        crop, uv = self.sample(i)
+        """Normalised crop, landmarks, source id and the mirrored flag."""
+        crop, uv, flipped = self.sample(i)
         x = normalise(crop, self.spec.mean, self.spec.std)[0]
-        return torch.from_numpy(x), torch.from_numpy(uv)
+        return torch.from_numpy(x), torch.from_numpy(uv), int(self.source_ids[int(self.indices[i])]), flipped

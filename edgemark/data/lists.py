@@ -146,3 +146,8 @@ def read_list(
     if not records:
         raise DataError("no usable lines" + (f" ({len(skipped)} skipped)" if skipped else ""), str(list_path))
     return FaceList(str(list_path), records, skipped)
+
+
+def source_of(record) -> str:
+    """The data source of a face: the folder its image sits in (lfw_5590, net_7876)."""
+    return record.image_path.parent.name

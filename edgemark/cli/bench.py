@@ -1,0 +1,208 @@
+"""edgemark bench (local, over SSH, a fleet) and its report, compare and pareto subcommands."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import EdgemarkError
+from .common import DataOption, bench_app, bundle_name, choices, console, int_list, load_test_crops, ssh_target
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench(
+    ctx: typer.Context,
+    model: Optional[Path] = typer.Option(None, help="Export folder (every artifact in it) or one artifact folder."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all (torch fp32 is always the baseline row)."),
+    precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
+    device: str = typer.Option("cpu", help="cpu or gpu."),
+    threads: str = typer.Option("1", help="Thread counts, comma-separated, e.g. 1,2,4."),
+    batch: str = typer.Option("1", help="Batch sizes, comma-separated, e.g. 1,8."),
+    data: Optional[Path] = DataOption,
+    out: Optional[Path] = typer.Option(None, help="Result folder (default: benchmarks/HOST-DEVICE-DATE)."),
+    warmup: int = typer.Option(20, help="Warm-up calls before timing."),
+    min_runs: int = typer.Option(200, help="At least this many timed calls."),
+    min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
+    accuracy_faces: Optional[int] = typer.Option(None, help="Use only the first N test faces for accuracy."),
+    pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
+    port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
+    identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
+    ssh_config: Optional[Path] = typer.Option(None, help="ssh_config file for --device ssh://..."),
+    python: str = typer.Option("python3", help="Python on the device (--device ssh://...)."),
+    remote_dir: str = typer.Option("edgemark", help="Folder on the device (--device ssh://...)."),
+    devices: Optional[Path] = typer.Option(None, help="A devices YAML: benchmark every device listed, concurrently."),
+):
+    """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
+    --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None:
+        raise EdgemarkError("pass --model EXPORT_FOLDER (or use: edgemark bench compare A B)")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from ..bench.report import write_outputs
+    from ..bench.run import default_out_dir, find_artifacts, run_bench
+    from ..export.pipeline import PRECISIONS, TARGETS
+
+    if devices is not None:
+        _bench_fleet(model, devices, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces)
+        return
+    if device.startswith("ssh://"):
+        _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
+                   port, identity, ssh_config, python, remote_dir)
+        return
+    if device not in ("cpu", "gpu"):
+        raise EdgemarkError(f"--device must be cpu, gpu or ssh://user@host, not {device!r}")
+    threads_list, batches = int_list(threads, "--threads"), int_list(batch, "--batch")
+    targets, precisions = choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision")
+    test_crops = load_test_crops(data, find_artifacts(model, targets, precisions)[0], accuracy_faces)
+    out = out or default_out_dir(device)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("bench", total=None)
+        results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
+                            pin, "edgemark " + shlex.join(sys.argv[1:]),
+                            progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n))
+    written = write_outputs(results, out)
+    table = Table(title=f"{model} on {results['machine']['cpu']} ({device})")
+    table.add_column("artifact", no_wrap=True)
+    for col in ("thr", "batch", "p50 ms", "p90 ms", "p99 ms", "img/s", "+RSS MiB", "KiB", "NME %", "drop pp"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in results["rows"]:
+        nme = f"{r['nme'] * 100:.2f}" if r.get("nme") is not None else "n/a"
+        drop = f"{r['nme_drop_pp']:+.2f}" if r.get("nme_drop_pp") is not None else "n/a"
+        table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
+                      f"{r['throughput_ips']:.0f}", f"{r['rss_increase_mib']:.0f}", f"{r['size_bytes'] / 1024:.0f}", nme, drop)
+    console.print(table)
+    for s in results["skipped"]:
+        console.print(f"[yellow]not measured[/] {s['artifact']} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    if not results["rows"]:
+        raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
+
+
+def _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
+               port, identity, ssh_config, python, remote_dir):
+    from ..bench.report import write_outputs
+    from ..bench.run import find_artifacts
+    from ..export.pipeline import PRECISIONS, TARGETS
+    from ..io import write_json_atomic
+    from ..remote.deploy import deploy as run_deploy
+    from ..remote.deploy import remote_bench
+
+    ssh = ssh_target(device, port, identity, ssh_config)
+    artifacts = [a for a in find_artifacts(model, choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision"))
+                 if a.name != "torch-fp32"]
+    crops = load_test_crops(data, artifacts[0], accuracy_faces or 200)
+    command = "edgemark " + shlex.join(sys.argv[1:])
+    with console.status("deploying") as status:
+        deployed = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m))
+        status.update(f"benchmarking on {ssh.host}")
+        results = remote_bench(ssh, deployed["bundle"], int_list(threads, "--threads"), int_list(batch, "--batch"), warmup,
+                               min_runs, min_seconds, command)
+    safe_host = "".join(c if c.isalnum() or c in "-._" else "_" for c in ssh.host)
+    out = out or Path("benchmarks") / f"{safe_host}-ssh-{results['started'][:10]}"
+    write_json_atomic(out / "results.json", results)
+    written = write_outputs(results, out)
+    m = results["machine"]
+    console.print(f"{ssh.host}: {m.get('board') or m['cpu']} ({m['machine']}, {m['cores']} cores, {m.get('distribution', m['os'])})")
+    for r in results["rows"]:
+        nme = f"{r['nme'] * 100:.2f}%" if r.get("nme") is not None else "n/a"
+        console.print(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
+                      f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}")
+    console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _bench_fleet(model, devices_file, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces):
+    from datetime import date
+
+    from ..bench.fleet import load_devices, run_fleet
+    from ..bench.run import find_artifacts
+    from ..export.pipeline import PRECISIONS, TARGETS
+
+    fleet = load_devices(devices_file)
+    targets, precisions = choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision")
+    artifacts = find_artifacts(model, targets, precisions)
+    deployable = [a for a in artifacts if a.name != "torch-fp32"]
+    crops = load_test_crops(data, deployable[0] if deployable else artifacts[0], accuracy_faces or 200)
+    out = out or Path("benchmarks") / f"fleet-{date.today().isoformat()}"
+    settings = {"threads": int_list(threads, "--threads"), "batches": int_list(batch, "--batch"), "targets": targets,
+                "precisions": precisions, "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds,
+                "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model)}
+    console.print(f"benchmarking {len(fleet)} devices at once: {', '.join(d.name for d in fleet)}")
+
+    def landed(name, error):
+        if error:
+            console.print(f"[red]{name}: failed[/] {escape(error)}")
+        else:
+            console.print(f"[green]{name}: done[/] -> {out / name}/results.md")
+
+    result = run_fleet(fleet, model, artifacts, settings, crops, out, on_done=landed)
+    console.print(result["table"], markup=False, highlight=False)
+    console.print(f"wrote {out}/fleet.md and {out}/fleet.json")
+    if not result["results"]:
+        raise EdgemarkError("no device could be benchmarked")
+
+
+@bench_app.command("report")
+def bench_report(results: Path = typer.Argument(..., help="A result folder (or its results.json).")):
+    """Write results.csv, results.md and the plots again from a results.json."""
+    from ..bench.report import load_results, write_outputs
+
+    folder = results if results.is_dir() else results.parent
+    for path in write_outputs(load_results(results), folder):
+        console.print(f"wrote {path}")
+
+
+@bench_app.command("compare")
+def bench_compare(a: Path = typer.Argument(..., help="Results A (folder or results.json)."),
+                  b: Path = typer.Argument(..., help="Results B (folder or results.json).")):
+    """Side by side: B's p50 latency over A's, per artifact, threads and batch."""
+    from rich.table import Table
+
+    from ..bench.report import compare, load_results
+
+    ra, rb = load_results(a), load_results(b)
+    rows = compare(ra, rb)
+    if not rows:
+        raise EdgemarkError(f"{a} and {b} share no (artifact, threads, batch) measurement")
+    table = Table(title=f"A = {a} ({ra['machine']['cpu']})  vs  B = {b} ({rb['machine']['cpu']})")
+    table.add_column("artifact", no_wrap=True)
+    for col in ("thr", "batch", "A p50 ms", "B p50 ms", "B/A", "A NME %", "B NME %"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['a_p50_ms']:.3f}", f"{r['b_p50_ms']:.3f}", f"{r['ratio']:.2f}x",
+                      f"{r['a_nme'] * 100:.2f}" if r["a_nme"] is not None else "n/a", f"{r['b_nme'] * 100:.2f}" if r["b_nme"] is not None else "n/a")
+    console.print(table)
+
+
+@bench_app.command("pareto")
+def bench_pareto(
+    results: list[str] = typer.Argument(..., help="Result folders (or results.json), one per model; NAME=PATH names a model."),
+    out: Path = typer.Option(..., help="Plot file (.png); the table goes beside it as .md."),
+    threads: int = typer.Option(1, help="Thread count to compare at."),
+    batch: int = typer.Option(1, help="Batch size to compare at."),
+    target: str = typer.Option("all", help="Runtimes to include: onnx, openvino, tflite, torch, a comma list, or all."),
+):
+    """One Pareto plot of NME vs latency across several models' benchmark results."""
+    from ..bench.report import load_results, merge_for_pareto, models_pareto_markdown, plot_models_pareto
+    from ..io import write_text_atomic
+
+    named = []
+    for item in results:
+        name, _, path = item.rpartition("=") if "=" in item else ("", "", item)
+        path = Path(path)
+        named.append((name or (path.parent.name if path.suffix == ".json" else path.name), load_results(path)))
+    formats = None if target == "all" else {t.strip() for t in target.split(",")}
+    rows = merge_for_pareto(named, threads, batch, formats)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_models_pareto(rows, out, f"NME vs latency, {threads} thread(s), batch {batch}, {rows[0]['machine']}")
+    write_text_atomic(out.with_suffix(".md"), models_pareto_markdown(rows, threads, batch, results))
+    for r in sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"]):
+        console.print(f"front: {r['label']}  p50 {r['p50_ms']:.3f} ms  NME {r['nme'] * 100:.2f} %")
+    console.print(f"wrote {out} and {out.with_suffix('.md')}")

@@ -1,0 +1,124 @@
+"""What every command module shares: the Typer apps, the consoles, data/list options and
+small option parsers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import EdgemarkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, evaluate and ship facial landmark models to edge devices.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect and fetch landmark data sets.")
+app.add_typer(data_app, name="data")
+bench_app = typer.Typer(help="Benchmark exported artifacts: latency, memory, size, accuracy drop.")
+app.add_typer(bench_app, name="bench")
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def resolve_data(data: Optional[Path]) -> Path:
+    """--data, else $EDGEMARK_DATA, else a clear error."""
+    if data is None:
+        env = os.environ.get("EDGEMARK_DATA")
+        if not env:
+            raise EdgemarkError("no data set given: pass --data DIR or set EDGEMARK_DATA "
+                                "(get the CUHK set with: edgemark data download --to DIR)")
+        data = Path(env)
+    if not data.is_dir():
+        raise EdgemarkError(f"{data}: data folder not found")
+    return data
+
+
+DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEMARK_DATA).")
+
+
+def _report_skipped(faces) -> None:
+    if faces.skipped:
+        console.print(f"[yellow]skipped {len(faces.skipped)} bad lines[/] of {faces.path}; first: {escape(faces.skipped[0])}")
+
+
+def open_list(list_file: Optional[Path], data: Optional[Path], default_name: str, fmt: str, num_points: int,
+              images: Optional[Path] = None, skip_bad: bool = False):
+    """The list to read: --list (images relative to --images or the list's folder), else
+    DATA/default_name from --data or $EDGEMARK_DATA."""
+    from ..data.lists import read_list
+
+    if list_file is None:
+        list_file = resolve_data(data) / default_name
+    faces = read_list(list_file, fmt, num_points, image_root=images, skip_bad=skip_bad)
+    _report_skipped(faces)
+    return faces
+
+
+ListOption = typer.Option(None, "--list", help="List file; image paths are relative to --images or the list's folder.")
+ImagesOption = typer.Option(None, "--images", help="Folder the list's image paths are relative to (default: the list's folder).")
+
+
+def progress_bar(description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
+
+
+def choices(value: str, allowed: tuple, option: str) -> list[str]:
+    chosen = list(allowed) if value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in chosen if v not in allowed]
+    if bad or not chosen:
+        raise EdgemarkError(f"{option}: {', '.join(bad) or value!r} not one of {', '.join(allowed)} (or all)")
+    return chosen
+
+
+def int_list(value: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise EdgemarkError(f"{option}: expected comma-separated integers, got {value!r}") from None
+    if not values or min(values) < 1:
+        raise EdgemarkError(f"{option}: expected positive integers, got {value!r}")
+    return values
+
+
+def ssh_target(host: str, port: Optional[int], identity: Optional[Path], ssh_config: Optional[Path]):
+    from ..remote.ssh import SshTarget
+
+    return SshTarget.parse(host, port=port, identity=str(identity) if identity else None,
+                           config=str(ssh_config) if ssh_config else None)
+
+
+def load_test_crops(data: Optional[Path], artifact: Path, faces_limit: Optional[int]):
+    """Test crops for accuracy (on this machine or shipped to a device), or None without data."""
+    from ..data.lists import read_list
+    from ..evaluate import crop_list
+    from ..predictors.load import load_predictor
+
+    try:
+        data_dir = resolve_data(data)
+    except EdgemarkError as e:
+        console.print(f"[yellow]speed and memory only:[/] accuracy needs a data set ({escape(str(e))})")
+        return None
+    faces = read_list(data_dir / "testImageList.txt")
+    if faces_limit:
+        faces.records = faces.records[:faces_limit]
+    crops, mats = crop_list(faces, load_predictor(artifact).crop)
+    return crops, mats, np.stack([r.landmarks for r in faces.records]), f"{Path(faces.path).name} ({len(faces)} faces)"
+
+
+def opencv_has_no_gui() -> bool:
+    import re
+
+    import cv2
+
+    return bool(re.search(r"GUI:\s+NONE", cv2.getBuildInformation()))
+
+
+def bundle_name(model: Path) -> str:
+    model = Path(model).resolve()
+    return model.name if not (model / "manifest.json").exists() else f"{model.parent.name}-{model.name}"

@@ -1,0 +1,74 @@
+"""edgemark demo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EdgemarkError
+from .common import app, console, opencv_has_no_gui, progress_bar
+
+
+@app.command()
+def demo(
+    model: Path = typer.Option(Path("exported/mobilenetv2_112/tflite-int8"), help="Artifact folder (or checkpoint) to run."),
+    source: str = typer.Option("0", help="Webcam index, video file or stream URL."),
+    mode: str = typer.Option("drive", help="drive (driver monitoring) or filters (sunglasses, moustache, hat)."),
+    out: Optional[Path] = typer.Option(None, help="Write the annotated video here (.mp4)."),
+    events: Optional[Path] = typer.Option(None, help="Write every event as a JSON line here."),
+    window: Optional[bool] = typer.Option(None, "--window/--no-window", help="Show a window (default: when a display exists)."),
+    detector: str = typer.Option("haar", help="haar (shipped with OpenCV) or yunet (needs --yunet-model)."),
+    yunet_model: Optional[Path] = typer.Option(None, help="YuNet ONNX model file for --detector yunet."),
+    detect_every: int = typer.Option(10, help="Run the detector every N frames (and whenever tracking is lost)."),
+    smooth: bool = typer.Option(True, help="One Euro smoothing of the landmarks."),
+    min_cutoff: float = typer.Option(1.5, help="One Euro min cutoff (Hz): lower = smoother at rest."),
+    beta: float = typer.Option(0.02, help="One Euro beta: higher = less lag in fast motion."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+    max_frames: Optional[int] = typer.Option(None, help="Stop after N frames."),
+):
+    """Run a landmark model live: driver monitoring (distraction, face lost, head nods) or face filters."""
+    from ..demo.detector import HaarDetector, YuNetDetector
+    from ..demo.runner import DemoOptions, run_demo
+    from ..predictors.load import load_predictor
+
+    if mode not in ("drive", "filters"):
+        raise EdgemarkError(f"--mode must be drive or filters, not {mode!r}")
+    if detector == "yunet":
+        if yunet_model is None:
+            raise EdgemarkError("--detector yunet needs --yunet-model FILE (the face_detection_yunet ONNX file)")
+        face_detector = YuNetDetector(yunet_model)
+    elif detector == "haar":
+        face_detector = HaarDetector()
+    else:
+        raise EdgemarkError(f"--detector must be haar or yunet, not {detector!r}")
+    if window is None:
+        window = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if window and opencv_has_no_gui():
+        console.print("[yellow]no window:[/] this OpenCV build has no GUI (opencv-python-headless); "
+                      "pip install opencv-python (same version) in its place for a window")
+        window = False
+    if not window and out is None and events is None:
+        raise EdgemarkError("headless run with nothing to write: pass --out and/or --events (or --window)")
+    predictor = load_predictor(model, threads=threads)
+    options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
+                          events=events, window=window, max_frames=max_frames)
+    with progress_bar("demo") as bar:
+        task = bar.add_task("", total=None)
+        summary = run_demo(predictor, source, options, face_detector,
+                           on_frame=lambda i, n: bar.update(task, completed=i + 1, total=n if n > 0 else None))
+    s = summary["stage_ms"]
+    console.print(f"{summary['frames']} frames ({summary['unreadable_frames']} unreadable), face in {summary['frames_with_face']}, "
+                  f"detector ran {summary['detector_runs']} times; {summary['events']} events {summary['event_kinds']}")
+    console.print(f"mean per frame: detect {s['detect']:.2f} ms, landmarks {s['landmarks']:.2f} ms, total {s['total']:.2f} ms; "
+                  f"{summary['wall_fps']:.1f} FPS end to end (with decoding and writing)")
+    if predictor.scheme.num_points == 5 and mode == "drive":
+        console.print("eye closure: off (a 5-point model has eye centres, not eyelids)")
+    for path in (out, events):
+        if path:
+            console.print(f"wrote {path}")
+
+
+SSH_HELP = "SSH options: the target is user@host, a ~/.ssh/config alias, or ssh://user@host:port."

@@ -1,0 +1,69 @@
+"""edgemark deploy and predict (local or on a device over SSH)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EdgemarkError
+from .common import DataOption, app, bundle_name, choices, console, load_test_crops, ssh_target
+
+
+@app.command()
+def deploy(
+    model: Path = typer.Option(..., help="Export folder (or one artifact folder)."),
+    host: str = typer.Option(..., help="user@host, an ~/.ssh/config alias, or ssh://user@host:port."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
+    precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
+    port: Optional[int] = typer.Option(None, help="SSH port (default: from ssh config, else 22)."),
+    identity: Optional[Path] = typer.Option(None, help="SSH private key (default: ssh-agent / ssh config)."),
+    ssh_config: Optional[Path] = typer.Option(None, help="An ssh_config file to use instead of ~/.ssh/config."),
+    python: str = typer.Option("python3", help="Python on the device that creates the venv."),
+    remote_dir: str = typer.Option("edgemark", help="Folder on the device (relative to the login directory)."),
+    data: Optional[Path] = DataOption,
+    test_faces: int = typer.Option(200, help="Test faces shipped with the bundle for accuracy on the device (0: none)."),
+):
+    """Copy artifacts and a torch-free runner to a device, set up its venv, check hashes there."""
+    from ..bench.run import find_artifacts
+    from ..export.pipeline import PRECISIONS, TARGETS
+    from ..remote.deploy import deploy as run_deploy
+
+    ssh = ssh_target(host, port, identity, ssh_config)
+    artifacts = [a for a in find_artifacts(model, choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision"))
+                 if a.name != "torch-fp32"]
+    if not artifacts:
+        raise EdgemarkError(f"{model}: no ONNX/OpenVINO/TFLite artifact matches --target {target} --precision {precision}")
+    crops = load_test_crops(data, artifacts[0], test_faces) if test_faces else None
+    with console.status("deploying") as status:
+        result = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m))
+    console.print(f"deployed {', '.join(result['artifacts'])} to {result['host']}:{result['bundle']} "
+                  f"(device: {result['device_machine']}, Python {result['device_python']}; venv {result['venv']} with "
+                  f"{', '.join(result['requirements'])}); hashes verified on the device")
+    console.print(f"on the device: {result['bundle']}/bin/edgemark predict --model {result['bundle']}/artifacts/{result['artifacts'][0]} IMAGE.jpg")
+
+
+@app.command()
+def predict(
+    image: Path = typer.Argument(..., help="An image file."),
+    model: Path = typer.Option(..., help="Artifact folder or checkpoint."),
+    box: Optional[str] = typer.Option(None, help="left,top,right,bottom (default: Haar face detector, else the whole image)."),
+    out: Optional[Path] = typer.Option(None, help="Write the image with the landmarks drawn."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+):
+    """Print the landmarks of the face in an image (and draw them with --out)."""
+    import json
+
+    from ..predict import predict_image
+    from ..predictors.load import load_predictor
+
+    parsed = None
+    if box:
+        try:
+            parsed = tuple(float(v) for v in box.split(","))
+        except ValueError:
+            parsed = ()
+        if len(parsed) != 4:
+            raise EdgemarkError(f"--box {box!r}: expected left,top,right,bottom")
+    print(json.dumps(predict_image(load_predictor(model, threads=threads), image, parsed, out), indent=1))

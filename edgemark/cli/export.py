@@ -1,0 +1,86 @@
+"""edgemark export."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import EdgemarkError
+from .common import DataOption, app, choices, console, resolve_data
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Option(..., help="Trained checkpoint (.pt)."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
+    precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
+    out: Path = typer.Option(..., help="Export folder: one sub-folder per TARGET-PRECISION, plus torch-fp32 and README.md."),
+    data: Optional[Path] = DataOption,
+    calib_size: int = typer.Option(200, help="Calibration faces for int8, drawn from the training list."),
+    calib_seed: int = typer.Option(0, help="Seed of the calibration draw."),
+    max_drop: float = typer.Option(0.5, help="Warn when an artifact's NME is worse than torch fp32 by more than this (percentage points)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when an artifact exceeds --max-drop."),
+):
+    """Export to ONNX / OpenVINO / TFLite in fp32 / fp16 / int8, check each in its own runtime."""
+    from rich.table import Table
+
+    from ..data.lists import read_list
+    from ..environment import machine_line
+    from ..export.pipeline import PRECISIONS, TARGETS, export_all
+    from ..export.report import write_export_readme
+
+    targets = choices(target, TARGETS, "--target")
+    precisions = choices(precision, PRECISIONS, "--precision")
+    test_faces = train_faces = None
+    try:
+        data_dir = resolve_data(data)
+    except EdgemarkError as e:
+        if "int8" in precisions:
+            raise
+        console.print(f"[yellow]no accuracy check:[/] {escape(str(e))}")
+        data_dir = None
+    if data_dir is not None:
+        train_faces = read_list(data_dir / "trainImageList.txt")
+        test_faces = read_list(data_dir / "testImageList.txt")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    # no auto-refresh: converters' native output is redirected to OUT/export.log while they run
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, auto_refresh=False, transient=True) as bar:
+        task = bar.add_task("exporting", total=len(targets) * len(precisions) + 1)
+
+        def step(message, done, total):
+            bar.update(task, description=f"exporting: {message}", completed=done)
+            bar.refresh()
+
+        reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
+                                        on_step=step)
+    command = "edgemark " + shlex.join(sys.argv[1:])
+    write_export_readme(out, command, machine_line())
+    table = Table(title=f"{checkpoint} -> {out}")
+    table.add_column("artifact", no_wrap=True)
+    for col in ("size KiB", "NME %", "FR %", "AUC", "drop pp", "max |diff|", "check"):
+        table.add_column(col, justify="right", no_wrap=True)
+    if reference:
+        table.add_row("torch-fp32", "", f"{reference['nme'] * 100:.2f}", f"{reference['failure_rate'] * 100:.2f}", f"{reference['auc']:.4f}", "", "", "reference")
+    over = []
+    for r in results:
+        acc = r.accuracy or {}
+        flag = ""
+        if acc and acc["nme_drop_pp"] > max_drop:
+            flag = f"[red]drop > {max_drop} pp"
+            over.append(r.name)
+        size = sum(f["bytes"] for f in r.manifest["files"].values()) / 1024
+        table.add_row(r.name, f"{size:.0f}", f"{acc['nme'] * 100:.2f}" if acc else "n/a", f"{acc['failure_rate'] * 100:.2f}" if acc else "n/a",
+                      f"{acc['auc']:.4f}" if acc else "n/a", f"{acc['nme_drop_pp']:+.2f}" if acc else "n/a", f"{r.max_abs_diff:.1e}", flag or "[green]ok")
+    console.print(table)
+    console.print(f"wrote {out}/README.md and a manifest.json in every artifact folder (converter logs: {out}/export.log)")
+    if over and strict:
+        raise EdgemarkError(f"accuracy drop over {max_drop} pp NME: {', '.join(over)} (--strict)")
+    if over:
+        console.print(f"[yellow]warning:[/] accuracy drop over {max_drop} pp NME: {', '.join(over)}")

@@ -1,0 +1,145 @@
+"""edgemark train, eval, sweep and robustness."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import EdgemarkError
+from .common import DataOption, ImagesOption, ListOption, app, console, int_list, open_list, progress_bar, resolve_data
+
+
+@app.command()
+def train(
+    recipe: Path = typer.Option(Path("recipes/mobilenetv2_112.yaml"), help="Training recipe (YAML)."),
+    data: Optional[Path] = DataOption,
+    out: Path = typer.Option(..., help="Run folder: last.pt, best.pt, metrics.csv, history.json."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from last.pt."),
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epoch count."),
+    subset: Optional[int] = typer.Option(None, help="Use only the first N faces of the list (smoke runs)."),
+    cache: Optional[Path] = typer.Option(None, help="Crop cache folder (default: $EDGEMARK_CACHE or ~/.cache/edgemark)."),
+    threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines and missing images, and report how many."),
+    teacher: Optional[Path] = typer.Option(None, help="Distil from this checkpoint (same scheme and crop margin; any model or size)."),
+    distill_weight: float = typer.Option(0.5, help="Share of the loss that follows the teacher instead of the labels."),
+):
+    """Train a landmark model from a recipe (optionally distilling from a --teacher)."""
+    from ..recipe import load_recipe
+    from ..scheme import load_scheme
+    from ..train import train as run_training
+
+    rec = load_recipe(recipe)
+    faces = open_list(list_file, data, "trainImageList.txt", "cuhk", load_scheme(rec.scheme).num_points, images, skip_bad)
+    if not 0.0 <= distill_weight <= 1.0:
+        raise EdgemarkError("--distill-weight must be between 0 and 1")
+    result = run_training(rec, faces, out, resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
+                          console=console, teacher=teacher, distill_weight=distill_weight)
+    console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
+
+
+@app.command("eval")
+def eval_command(
+    checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint (.pt) to evaluate."),
+    model: Optional[Path] = typer.Option(None, help="An exported artifact folder (or its manifest.json) to evaluate."),
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (with boxes), mtfl (no box) or wflw."),
+    box: str = typer.Option("given", help="Box to crop by: given (the list's; whole image when it has none), image, or landmarks."),
+    out: Optional[Path] = typer.Option(None, help="Folder for metrics.json, ced.png, worst.png (default: beside the model)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and missing images, and report how many."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+):
+    """NME, failure rate @0.10, AUC@0.1, per-point NME, CED plot and worst cases."""
+    from rich.table import Table
+
+    from ..evaluate import evaluate
+    from ..predictors.load import load_predictor
+
+    if (checkpoint is None) == (model is None):
+        raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT")
+    if box not in ("given", "image", "landmarks"):
+        raise EdgemarkError(f"--box must be given, image or landmarks, not {box!r}")
+    source = checkpoint or model
+    predictor = load_predictor(source, threads=threads)
+    faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
+    lst = Path(faces.path)
+    # beside a checkpoint; for an artifact, under runs/eval (an artifact folder holds only what its manifest lists)
+    base = source.parent if source.is_file() else Path("runs") / "eval" / f"{source.resolve().parent.name}-{source.name}"
+    out = out or base / f"eval-{lst.stem}"
+    with progress_bar("evaluating") as bar:
+        task = bar.add_task("", total=len(faces))
+        result = evaluate(predictor, faces, out, box, predictor.box_rule, progress=lambda i, n: bar.update(task, completed=i),
+                          label=str(source))
+    result["skipped_lines"] = len(faces.skipped)
+    table = Table(title=f"{source} ({predictor.description}) on {lst} ({result['faces']} faces, box: {box})")
+    for col in ("", "faces", "NME %", "FR@0.10 %", "AUC@0.1"):
+        table.add_column(col, justify="right")
+    table.add_row("all", str(result["faces"]), f"{result['nme'] * 100:.2f}", f"{result['failure_rate'] * 100:.2f}", f"{result['auc']:.4f}")
+    for name, s in result["per_source"].items():
+        table.add_row(name, str(s["faces"]), f"{s['nme'] * 100:.2f}", f"{s['failure_rate'] * 100:.2f}", "")
+    console.print(table)
+    console.print("per-point NME %: " + ", ".join(f"{n} {v * 100:.2f}" for n, v in zip(predictor.scheme.names, result["nme_per_point"])))
+    console.print(f"wrote {out}/metrics.json, ced.png, worst.png")
+
+
+@app.command()
+def sweep(
+    recipes: list[Path] = typer.Argument(..., help="Recipe YAML files: one trial per recipe and seed."),
+    data: Optional[Path] = DataOption,
+    out: Path = typer.Option(Path("runs/sweep"), help="Folder of the trial runs (and Ray's records)."),
+    seeds: str = typer.Option("0", help="Seeds, comma-separated (each recipe runs once per seed)."),
+    epochs: Optional[int] = typer.Option(None, help="Override every recipe's epoch count."),
+    subset: Optional[int] = typer.Option(None, help="Use only the first N training faces (smoke sweeps)."),
+    cpus_per_trial: int = typer.Option(1, help="CPUs (and torch threads) per trial."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: a local Ray on this machine)."),
+    table: Path = typer.Option(Path("benchmarks/accuracy.md"), help="Study table the results are appended to."),
+    cache: Optional[Path] = typer.Option(None, help="Crop cache folder."),
+):
+    r"""Run a grid of recipes in parallel with Ray Tune (needs the sweep extra: pip install 'edgemark\[sweep]')."""
+    from ..sweep import check_recipes, run_sweep
+
+    check_recipes(recipes)
+    train_list = resolve_data(data) / "trainImageList.txt"
+    rows = run_sweep(recipes, int_list(seeds, "--seeds") if seeds != "0" else [0], train_list, out, table,
+                     "edgemark " + shlex.join(sys.argv[1:]), epochs, subset, cpus_per_trial, address, cache)
+    for r in sorted(rows, key=lambda r: r.get("best_val_nme", 9)):
+        if "error" in r:
+            console.print(f"[red]{r['recipe']} seed {r['seed']}: failed[/] {escape(r['error'])}")
+        else:
+            console.print(f"{r['recipe']} seed {r['seed']}: best val NME {r['best_val_nme'] * 100:.2f}% "
+                          f"({r['seconds'] / 60:.1f} min) -> {r['run']}")
+    console.print(f"appended {len(rows)} rows to {table}")
+
+
+@app.command()
+def robustness(
+    model: Path = typer.Option(..., help="Artifact folder or checkpoint."),
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    faces: Optional[int] = typer.Option(None, help="Use only the first N faces."),
+    out: Path = typer.Option(Path("runs/robustness"), help="Folder for robustness.json/.md and the plots."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads."),
+):
+    """NME against box shift, box scale and face rotation: the model's operating range."""
+    from ..predictors.load import load_predictor
+    from ..robustness import sweep, write_report
+
+    predictor = load_predictor(model, threads=threads)
+    face_list = open_list(list_file, data, "testImageList.txt", "cuhk", predictor.scheme.num_points)
+    if faces:
+        face_list.records = face_list.records[:faces]
+    with progress_bar("robustness sweep") as bar:
+        task = bar.add_task("", total=None)
+        result = sweep(predictor, face_list, progress=lambda i, n: bar.update(task, completed=i, total=n))
+    for path in write_report(result, out, str(model), "edgemark " + shlex.join(sys.argv[1:])):
+        console.print(f"wrote {path}")
+    for kind in ("shift", "scale", "rotation"):
+        console.print(f"{kind:>8}: " + "  ".join(f"{k}: {v * 100:.2f}%" for k, v in result[kind].items()))
