@@ -59,13 +59,26 @@ def _progress(console):
 
 
 @torch.inference_mode()
-def validate(model, loader, interocular) -> dict:
+@torch.no_grad()
+def validate(model, loader, interocular, offsets=None) -> dict:
+    """Validation NME of the network's own output. With learned source offsets, also the NME
+    after each face's source offset (``nme_corrected``) and on the faces of the unlisted
+    sources alone (``nme_reference``: the convention the network learns)."""
     model.eval()
-    preds, truths = [], []
-    for x, y, *_ in loader:
-        preds.append(model(x).numpy())
+    preds, truths, sources = [], [], []
+    for x, y, source_id, _ in loader:
+        preds.append(model(x))
         truths.append(y.numpy())
-    return summarize(np.concatenate(preds), np.concatenate(truths), interocular)
+        sources.append(source_id.numpy())
+    pred, truth = torch.cat(preds), np.concatenate(truths)
+    result = summarize(pred.numpy(), truth, interocular)
+    if offsets is not None:
+        source_id = np.concatenate(sources)
+        corrected = offsets(pred, torch.from_numpy(source_id), torch.zeros(len(pred), dtype=torch.bool)).numpy()
+        result["nme_corrected"] = summarize(corrected, truth, interocular)["nme"]
+        reference = source_id == 0
+        result["nme_reference"] = summarize(pred.numpy()[reference], truth[reference], interocular)["nme"] if reference.any() else None
+    return result
 
 
 def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, subset: int | None = None,
@@ -132,7 +145,7 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
                 raise EdgemarkError(f"recipe source_offsets: no face of {faces.path} comes from {name!r} "
                                     f"(sources are the first folder of the image paths)")
     train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids)
-    val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed)
+    val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed, source_ids)
     val_loader = DataLoader(val_set, batch_size=256, num_workers=0)
 
     # model, optimiser, schedule -----------------------------------------------------------
@@ -207,12 +220,13 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
             if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
                 break
             continue
-        val = validate(model, val_loader, scheme.interocular)
+        val = validate(model, val_loader, scheme.interocular, offsets)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": val["nme"], "val_failure_rate": val["failure_rate"],
                "val_auc": val["auc"], "lr": scheduler.get_last_lr()[0], "seconds": time.time() - started}
         if world.enabled:
             row["rank_weight_divergence"] = divergence
-        if offsets is not None:  # the largest learned offset, in crop pixels
+        if offsets is not None:  # val NME after the learned offsets, on the reference sources, and the largest offset (px)
+            row["val_nme_corrected"], row["val_nme_reference"] = val["nme_corrected"], val["nme_reference"]
             row["max_source_offset_px"] = float(offsets.offsets.detach().abs().max()) * crop.size
         history.append(row)
         improved = val["nme"] < best_nme
@@ -227,7 +241,9 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         save_checkpoint(last_path, checkpoint)
         _write_history(out_dir, history)
         console.print(f"epoch {epoch + 1}/{epochs}  loss {row['train_loss']:.4f}  val NME {val['nme'] * 100:.2f}%  "
-                      f"FR {val['failure_rate'] * 100:.1f}%  {row['seconds']:.0f}s" + ("  [green]best" if improved else ""))
+                      f"FR {val['failure_rate'] * 100:.1f}%  {row['seconds']:.0f}s" + ("  [green]best" if improved else "")
+                      + (f"  (source-corrected {val['nme_corrected'] * 100:.2f}%, reference sources {val['nme_reference'] * 100:.2f}%)"
+                         if offsets is not None and val["nme_reference"] is not None else ""))
         distributed.barrier(world)
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
             break

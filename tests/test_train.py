@@ -154,6 +154,7 @@ def test_training_with_source_offsets_saves_and_resumes_them(faces, smoke_recipe
     train(recipe, faces, out, stop_after_epochs=1, cache_dir=tmp_path / "cache")
     first = load_checkpoint(out / "last.pt")
     assert set(first["source_offsets_px"]) == {"lfw_5590"} and first["history"][0]["max_source_offset_px"] > 0
+    assert 0 < first["history"][0]["val_nme_corrected"] and 0 < first["history"][0]["val_nme_reference"]
     train(recipe, faces, out, resume=True, cache_dir=tmp_path / "cache")
     second = load_checkpoint(out / "last.pt")
     assert second["epoch"] == 2 and not torch.equal(second["source_offsets"]["offsets"], first["source_offsets"]["offsets"])
