@@ -35,7 +35,7 @@ from .losses import landmark_loss
 from .metrics import summarize
 from .models import build_model
 from .preprocess import CropSpec, measure_box_rule
-from .recipe import Recipe
+from .recipe import Recipe, recipe_from_dict
 from .scheme import load_scheme
 from .source_offsets import SourceOffsets
 
@@ -107,7 +107,8 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         if not last_path.exists():
             raise EdgemarkError(f"{last_path}: nothing to resume (no last.pt in {out_dir})")
         state = load_checkpoint(last_path)
-        if state["recipe"] != recipe.to_dict():
+        # keys added to recipes since the run started take their defaults
+        if recipe_from_dict(state["recipe"]).to_dict() != recipe.to_dict():
             raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
         epochs = epochs or state["epochs"]
         teacher_sha = file_sha256(teacher_path) if teacher_path else None

@@ -36,7 +36,7 @@ def bundle(tmp_path_factory, data_dir):
     from edgemark.evaluate import crop_list
     from edgemark.remote.bundle import build_bundle
 
-    export = ROOT / "exported" / "mobilenetv2_112"
+    export = ROOT / "exported" / "mobilenetv2_96"
     faces = read_list(data_dir / "testImageList.txt")
     faces.records = faces.records[:24]
     crops, mats = crop_list(faces, load_predictor(export / "onnx-fp32").crop)

@@ -20,7 +20,7 @@ from edgemark.demo.smoothing import OneEuroFilter
 from edgemark.scheme import load_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "exported" / "mobilenetv2_112" / "tflite-int8"
+MODEL = ROOT / "exported" / "mobilenetv2_96" / "tflite-int8"
 
 
 @pytest.fixture(scope="module")

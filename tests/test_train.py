@@ -165,3 +165,15 @@ def test_training_with_source_offsets_saves_and_resumes_them(faces, smoke_recipe
     bad.write_text(smoke_recipe.read_text() + "source_offsets: [1, 2]\n")
     with pytest.raises(EdgemarkError, match=r"bad.yaml:\d+: source_offsets"):
         load_recipe(bad)
+
+
+def test_a_run_started_before_a_recipe_key_existed_resumes(faces, smoke_recipe, tmp_path):
+    from edgemark.checkpoint import save_checkpoint
+
+    recipe = load_recipe(smoke_recipe)
+    out = tmp_path / "old"
+    train(recipe, faces, out, stop_after_epochs=1, cache_dir=tmp_path / "cache")
+    state = load_checkpoint(out / "last.pt")
+    del state["recipe"]["source_offsets"]  # as written by an edgemark without that key
+    save_checkpoint(out / "last.pt", state)
+    assert train(recipe, faces, out, resume=True, cache_dir=tmp_path / "cache")["history"][-1]["epoch"] == 2

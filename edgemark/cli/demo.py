@@ -14,7 +14,7 @@ from .common import app, console, opencv_has_no_gui, progress_bar
 
 @app.command()
 def demo(
-    model: Path = typer.Option(Path("exported/mobilenetv2_112/tflite-int8"), help="Artifact folder (or checkpoint) to run."),
+    model: Path = typer.Option(Path("exported/mobilenetv2_96/tflite-int8"), help="Artifact folder (or checkpoint) to run."),
     source: str = typer.Option("0", help="Webcam index, video file or stream URL."),
     mode: str = typer.Option("drive", help="drive (driver monitoring) or filters (sunglasses, moustache, hat)."),
     out: Optional[Path] = typer.Option(None, help="Write the annotated video here (.mp4)."),

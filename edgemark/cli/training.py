@@ -16,7 +16,7 @@ from .common import DataOption, ImagesOption, ListOption, app, console, int_list
 
 @app.command()
 def train(
-    recipe: Path = typer.Option(Path("recipes/mobilenetv2_112.yaml"), help="Training recipe (YAML)."),
+    recipe: Path = typer.Option(Path("recipes/mobilenetv2_96.yaml"), help="Training recipe (YAML)."),
     data: Optional[Path] = DataOption,
     out: Path = typer.Option(..., help="Run folder: last.pt, best.pt, metrics.csv, history.json."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from last.pt."),
