@@ -101,7 +101,7 @@ def test_pareto_across_models(bench_results, tmp_path):
     table = plot.with_suffix(".md").read_text()
     front = [line for line in table.splitlines() if line.endswith("| yes |")]
     assert front and all(line.startswith("| small |") for line in front)
-    assert "| worse |" in table
+    assert "| worse |" in table and "Command: `edgemark bench pareto small=" in table
     done = subprocess.run([sys.executable, "-m", "edgemark", "bench", "pareto", str(out), "--out", str(plot), "--threads", "7"],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "7 thread(s)" in done.stdout + done.stderr and "Traceback" not in done.stderr

@@ -224,9 +224,10 @@ def plot_models_pareto(rows: list[dict], path: Path, title: str) -> None:
     _save(fig, path)
 
 
-def models_pareto_markdown(rows: list[dict], threads: int, batch: int, sources: list[str]) -> str:
+def models_pareto_markdown(rows: list[dict], threads: int, batch: int, sources: list[str], command: str) -> str:
     lines = [f"Pareto of NME vs latency across models: {threads} thread(s), batch {batch}, on {rows[0]['machine']}.", "",
-             "From: " + ", ".join(f"`{s}`" for s in sources), "",
+             f"Command: `{command}`", "",
+             "From: " + ", ".join(f"`{s}`" for s in sources) + " (each names its own command, versions and date)", "",
              "| model | artifact | p50 ms | NME % | FR % | size KiB | on front |", "|---|---|---:|---:|---:|---:|:---:|"]
     for r in sorted(rows, key=lambda r: r["p50_ms"]):
         lines.append(f"| {r['model']} | {r['artifact']} | {r['p50_ms']:.3f} | {r['nme'] * 100:.2f} | {_pct(r.get('failure_rate'))} | "

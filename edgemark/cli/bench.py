@@ -202,7 +202,7 @@ def bench_pareto(
     rows = merge_for_pareto(named, threads, batch, formats)
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_models_pareto(rows, out, f"NME vs latency, {threads} thread(s), batch {batch}, {rows[0]['machine']}")
-    write_text_atomic(out.with_suffix(".md"), models_pareto_markdown(rows, threads, batch, results))
+    write_text_atomic(out.with_suffix(".md"), models_pareto_markdown(rows, threads, batch, results, "edgemark " + shlex.join(sys.argv[1:])))
     for r in sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"]):
         console.print(f"front: {r['label']}  p50 {r['p50_ms']:.3f} ms  NME {r['nme'] * 100:.2f} %")
     console.print(f"wrote {out} and {out.with_suffix('.md')}")
