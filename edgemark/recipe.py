@@ -37,7 +37,7 @@ class Recipe:
     seed: int = 0
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # data sources (first folder of the image path) whose labels follow another convention:
+    # data sources (the folder a face's image sits in) whose labels follow another convention:
     # training learns one offset per point for each, so their labels stop contradicting the rest
     source_offsets: list = field(default_factory=list)
 

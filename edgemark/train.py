@@ -59,7 +59,6 @@ def _progress(console):
 
 
 @torch.inference_mode()
-@torch.no_grad()
 def validate(model, loader, interocular, offsets=None) -> dict:
     """Validation NME of the network's own output. With learned source offsets, also the NME
     after each face's source offset (``nme_corrected``) and on the faces of the unlisted
@@ -144,7 +143,7 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         for k, name in enumerate(offsets.sources):
             if not (source_ids == k + 1).any():
                 raise EdgemarkError(f"recipe source_offsets: no face of {faces.path} comes from {name!r} "
-                                    f"(sources are the first folder of the image paths)")
+                                    f"(a face's source is the folder its image sits in)")
     train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids)
     val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed, source_ids)
     val_loader = DataLoader(val_set, batch_size=256, num_workers=0)
