@@ -11,13 +11,18 @@ from ..errors import EdgemarkError
 from .common import DataOption, ImagesOption, ListOption, console, data_app, open_list, progress_bar
 
 
+# the list layout and landmark scheme, shared by stats and show
+FormatOption = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl or wflw.")
+SchemeOption = typer.Option("cuhk5", help="Landmark scheme (cuhk5, ibug68, wflw98 or a YAML file).")
+
+
 @data_app.command("stats")
 def data_stats(
     data: Optional[Path] = DataOption,
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
-    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl or wflw."),
-    scheme: str = typer.Option("cuhk5", help="Landmark scheme (cuhk5, ibug68, wflw98 or a YAML file)."),
+    fmt: str = FormatOption,
+    scheme: str = SchemeOption,
     sizes: bool = typer.Option(True, help="Decode every image to count image sizes."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the statistics as JSON."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and report how many."),
@@ -55,8 +60,8 @@ def data_show(
     data: Optional[Path] = DataOption,
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
-    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl or wflw."),
-    scheme: str = typer.Option("cuhk5", help="Landmark scheme (cuhk5, ibug68, wflw98 or a YAML file)."),
+    fmt: str = FormatOption,
+    scheme: str = SchemeOption,
     n: int = typer.Option(16, "--n", help="How many faces."),
     seed: int = typer.Option(0, help="Which random faces."),
     out: Path = typer.Option(Path("grid.png"), help="PNG to write."),
