@@ -39,9 +39,14 @@ def jitter_box(box: Box, rng: np.random.Generator, cfg: AugmentConfig) -> tuple[
 
 def flip_horizontal(crop: np.ndarray, uv: np.ndarray, flip_perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mirror a crop and its crop-normalised landmarks; swap left/right points."""
+    return np.ascontiguousarray(crop[:, ::-1]), flip_points(uv, flip_perm)
+
+
+def flip_points(uv: np.ndarray, flip_perm: np.ndarray) -> np.ndarray:
+    """Crop-normalised landmarks of the mirrored crop (left/right points swapped)."""
     uv = uv.copy()
     uv[:, 0] = 1.0 - uv[:, 0]
-    return np.ascontiguousarray(crop[:, ::-1]), uv[flip_perm]
+    return uv[flip_perm]
 
 
 def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import __version__
-from . import distributed
+from . import distill, distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .io import file_sha256
 from .data.cache import load_or_build_cache
@@ -65,7 +65,7 @@ def validate(model, loader, interocular, offsets=None) -> dict:
     sources alone (``nme_reference``: the convention the network learns)."""
     model.eval()
     preds, truths, sources = [], [], []
-    for x, y, source_id, _ in loader:
+    for x, y, source_id, *_ in loader:
         preds.append(model(x))
         truths.append(y.numpy())
         sources.append(source_id.numpy())
@@ -82,18 +82,20 @@ def validate(model, loader, interocular, offsets=None) -> dict:
 
 def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, subset: int | None = None,
           epochs: int | None = None, cache_dir: Path | None = None, threads: int | None = None,
-          console: Console | None = None, stop_after_epochs: int | None = None, teacher: Path | None = None,
-          distill_weight: float = 0.5) -> dict:
+          console: Console | None = None, stop_after_epochs: int | None = None, teachers: list[Path] | None = None,
+          distill_weight: float = 0.5, teacher_mirror: bool = True, init: Path | None = None) -> dict:
+    """``teachers``: checkpoints whose averaged predictions are a second target (distill.py);
+    ``init``: start from this checkpoint's weights (same model) instead of a random init."""
     world = distributed.setup()
     try:
         return _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world,
-                      teacher, distill_weight)
+                      list(teachers or []), distill_weight, teacher_mirror, init)
     finally:
         distributed.cleanup(world)
 
 
 def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world,
-           teacher_path=None, distill_weight=0.5) -> dict:
+           teacher_paths, distill_weight, teacher_mirror, init) -> dict:
     # with torchrun, only rank 0 prints, writes checkpoints and logs; every rank trains
     console = console if world.main and console is not None else Console(quiet=not world.main)
     out_dir = Path(out_dir)
@@ -110,9 +112,8 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         if recipe_from_dict(state["recipe"]).to_dict() != recipe.to_dict():
             raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
         epochs = epochs or state["epochs"]
-        teacher_sha = file_sha256(teacher_path) if teacher_path else None
-        if (state.get("teacher") or {}).get("sha256") != teacher_sha:
-            raise EdgemarkError(f"{last_path}: the run was started with another --teacher (or without); resume with the same one")
+        if (state.get("teacher") or None) != (distill.describe(teacher_paths, distill_weight, teacher_mirror) if teacher_paths else None):
+            raise EdgemarkError(f"{last_path}: the run was started with other --teacher settings (or without); resume with the same ones")
     elif last_path.exists():
         raise EdgemarkError(f"{out_dir} already holds a run (last.pt); pass --resume to continue it or choose another --out")
 
@@ -144,7 +145,17 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
             if not (source_ids == k + 1).any():
                 raise EdgemarkError(f"recipe source_offsets: no face of {faces.path} comes from {name!r} "
                                     f"(a face's source is the folder its image sits in)")
-    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids)
+    split = {"list": Path(faces.path).name, "faces": len(faces), "seed": recipe.seed, "val_fraction": recipe.val_fraction}
+    targets = None
+    if teacher_paths:
+        teachers = distill.load_teachers(teacher_paths, scheme, crop, split, console)
+        with _progress(console) as progress:
+            task = progress.add_task("teacher targets", total=len(train_idx), info="")
+            targets = distill.teacher_targets(teachers, cache, train_idx, teacher_mirror,
+                                              progress=lambda i, n: progress.update(task, completed=i))
+        agree = summarize(targets[train_idx], cache.landmarks[train_idx], scheme.interocular)
+        console.print(f"teachers vs labels on the training faces: NME {agree['nme'] * 100:.2f}%; distillation weight {distill_weight}")
+    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids, targets)
     val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed, source_ids)
     val_loader = DataLoader(val_set, batch_size=256, num_workers=0)
 
@@ -161,6 +172,8 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
     total_steps, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
     start_epoch, best_nme, history = 0, float("inf"), []
+    if init is not None and state is None:
+        _load_init(model, init, recipe, scheme, crop, split, console)
     if state is not None:
         model.load_state_dict(state["model"])
         if offsets is not None:
@@ -176,9 +189,13 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         console.print(f"DistributedDataParallel: {world.size} processes ({world.backend}); effective batch "
                       f"{recipe.batch_size} x {world.size} = {recipe.batch_size * world.size}; lr scaled linearly "
                       f"{recipe.lr:g} x {world.size} = {lr:g}")
-    teacher = load_teacher(teacher_path, scheme, crop, console) if teacher_path else None
-    meta = {"recipe": recipe.to_dict(), "world_size": world.size,
-            "teacher": {"file": str(teacher_path), "sha256": file_sha256(teacher_path), "weight": distill_weight} if teacher else None, "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
+    if state is not None:
+        init_record = state.get("init")
+    else:
+        init_record = {"file": str(init), "sha256": file_sha256(init)} if init is not None else None
+    meta = {"recipe": recipe.to_dict(), "world_size": world.size, "init": init_record,
+            "teacher": distill.describe(teacher_paths, distill_weight, teacher_mirror) if teacher_paths else None,
+            "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
             "train_list": faces.path, "train_faces": int(len(train_idx)), "val_faces": int(len(val_idx)),
             "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs}
     console.print(f"{m.name} x{m.width} @ {crop.size}px, {sum(p.numel() for p in model.parameters()):,} parameters; "
@@ -199,11 +216,11 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         started, loss_sum, seen = time.time(), 0.0, 0
         with _progress(console) as progress:
             task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, info="")
-            for x, y, source_id, flipped in loader:
+            for x, y, source_id, flipped, y_teacher in loader:
                 pred = net(x)
                 loss = landmark_loss(recipe.loss, pred if offsets is None else offsets(pred, source_id, flipped), y, crop.size)
-                if teacher is not None:  # knowledge distillation: also follow the teacher on the same augmented crops
-                    loss = (1 - distill_weight) * loss + distill_weight * landmark_loss(recipe.loss, pred, teacher(x), crop.size)
+                if targets is not None:  # knowledge distillation: also follow the teachers, moved with the augmentation
+                    loss = (1 - distill_weight) * loss + distill_weight * landmark_loss(recipe.loss, pred, y_teacher, crop.size)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
@@ -250,33 +267,19 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
     return {"best_val_nme": best_nme, "history": history, "out": str(out_dir)}
 
 
-class _Teacher:
-    """A frozen model whose predictions on the student's batch are extra targets. The
-    crops are the same region (same margin); only the resolution may differ."""
-
-    def __init__(self, model, size: int):
-        self.model, self.size = model.eval(), size
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.size:
-            x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
-        return self.model(x)
-
-
-def load_teacher(path: Path, scheme, crop: CropSpec, console) -> _Teacher:
-    from .checkpoint import load_model
-
-    teacher = load_model(path)
-    if teacher.scheme.to_dict() != scheme.to_dict():
-        raise EdgemarkError(f"{path}: the teacher predicts the {teacher.scheme.name} scheme; the student is trained on {scheme.name}")
-    if abs(teacher.crop.margin - crop.margin) > 1e-9 or tuple(teacher.crop.mean) != tuple(crop.mean) or tuple(teacher.crop.std) != tuple(crop.std):
-        raise EdgemarkError(f"{path}: the teacher's crop margin/normalisation differ from the student's; distillation needs the same crop region")
-    m = teacher.recipe.model
-    console.print(f"distilling from {path} ({m.name} x{m.width} @ {teacher.crop.size}px)")
-    return _Teacher(teacher.model, teacher.crop.size)
+def _load_init(model, path: Path, recipe: Recipe, scheme, crop: CropSpec, split: dict, console) -> None:
+    """Start from a trained checkpoint's weights (fine-tuning); the model must be the same."""
+    state = load_checkpoint(path)
+    theirs = recipe_from_dict(state["recipe"])
+    if theirs.model != recipe.model or state["scheme"] != scheme.to_dict() or state["crop"]["size"] != crop.size:
+        raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model, scheme and input size "
+                            f"({theirs.model.name} x{theirs.model.width} @ {state['crop']['size']}px vs "
+                            f"{recipe.model.name} x{recipe.model.width} @ {crop.size}px)")
+    if distill.split_of(state) != split:
+        console.print(f"[yellow]warning: {path} was trained with another train/validation split; "
+                      "it has seen some validation faces, so validation NME is optimistic")
+    model.load_state_dict(state["model"])
+    console.print(f"starting from the weights of {path} (epoch {state['epoch']})")
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:

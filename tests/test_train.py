@@ -83,19 +83,75 @@ def test_killed_cli_training_resumes(small_lists, smoke_recipe, tmp_path):
     assert load_checkpoint(out / "last.pt")["epoch"] == 4
 
 
-def test_distillation_from_a_teacher(faces, smoke_recipe, tmp_path, trained_checkpoint):
+def test_distillation_from_teachers(faces, smoke_recipe, tmp_path, trained_checkpoint):
     from edgemark.checkpoint import file_sha256
 
     recipe = load_recipe(smoke_recipe)
     plain = train(recipe, faces, tmp_path / "plain", epochs=1, cache_dir=tmp_path / "cache")
-    taught = train(recipe, faces, tmp_path / "taught", epochs=1, cache_dir=tmp_path / "cache", teacher=trained_checkpoint,
-                   distill_weight=0.7)
-    # the teacher's targets change the loss the student minimises
+    taught = train(recipe, faces, tmp_path / "taught", epochs=1, cache_dir=tmp_path / "cache",
+                   teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
+    # the teachers' targets change the loss the student minimises
     assert taught["history"][0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], rel=1e-3)
     state = load_checkpoint(tmp_path / "taught" / "last.pt")
-    assert state["teacher"]["sha256"] == file_sha256(trained_checkpoint) and state["teacher"]["weight"] == 0.7
-    with pytest.raises(EdgemarkError, match="another --teacher"):
+    assert state["teacher"]["sha256"] == [file_sha256(trained_checkpoint)] * 2
+    assert state["teacher"]["weight"] == 0.7 and state["teacher"]["mirror"] is True
+    with pytest.raises(EdgemarkError, match="other --teacher settings"):
         train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache")
+    with pytest.raises(EdgemarkError, match="other --teacher settings"):
+        train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
+              teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7, teacher_mirror=False)
+    resumed = train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
+                    teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+
+
+def test_teacher_targets_are_mirror_averaged_predictions_moved_with_the_crop(faces, smoke_recipe, tmp_path, trained_checkpoint):
+    """The stored targets, cut out with a sample's augmentation, must equal what the teacher
+    predicts on that face (averaged with its mirror image), within the model's own error
+    under the small jitter; and they must not be the labels."""
+    import numpy as np
+
+    from edgemark.checkpoint import load_model
+    from edgemark.data.cache import load_or_build_cache
+    from edgemark.data.dataset import LandmarkDataset
+    from edgemark.distill import teacher_targets
+    from edgemark.metrics import summarize
+    from edgemark.preprocess import CropSpec
+
+    teacher = load_model(trained_checkpoint)
+    spec = teacher.crop
+    cache = load_or_build_cache(faces, spec.size, spec.margin, tmp_path / "cache")
+    idx = np.arange(8)
+    plain = teacher_targets([teacher], cache, idx, mirror=False)
+    mirrored = teacher_targets([teacher], cache, idx, mirror=True)
+    assert np.isnan(plain[8:]).all() and not np.isnan(plain[:8]).any()
+    # mirror averaging changes the targets, but only by the model's left/right disagreement
+    delta = np.abs(mirrored[:8] - plain[:8])
+    assert delta.max() > 1e-3 and delta.mean() < 0.1 * spec.size
+    # ensemble of the same teacher twice = that teacher
+    np.testing.assert_allclose(teacher_targets([teacher, teacher], cache, idx), mirrored, rtol=0, atol=1e-4)
+    # the data set moves them with the augmentation exactly as the labels
+    data = LandmarkDataset(cache, idx, spec, teacher.scheme, None, 0, None, plain)
+    x, y, _, _, y_teacher = data[0]
+    uv = teacher.model(x[None]).detach().numpy()[0]
+    np.testing.assert_allclose(y_teacher.numpy(), uv, atol=1e-4)
+    assert summarize(mirrored[:8], cache.landmarks[:8], teacher.scheme.interocular)["nme"] > 0.001
+
+
+def test_init_starts_from_a_checkpoint_of_the_same_model(faces, smoke_recipe, tmp_path, trained_checkpoint):
+    import dataclasses
+
+    from edgemark.recipe import ModelConfig
+
+    recipe = load_recipe(smoke_recipe)
+    tuned = train(recipe, faces, tmp_path / "tuned", epochs=1, cache_dir=tmp_path / "cache", init=trained_checkpoint)
+    fresh = train(recipe, faces, tmp_path / "fresh", epochs=1, cache_dir=tmp_path / "cache")
+    # one epoch on top of two trained ones lands below one epoch from scratch
+    assert tuned["best_val_nme"] < fresh["best_val_nme"]
+    assert load_checkpoint(tmp_path / "tuned" / "last.pt")["init"]["file"] == str(trained_checkpoint)
+    wider = dataclasses.replace(recipe, model=ModelConfig(name=recipe.model.name, width=1.0, head_channels=recipe.model.head_channels))
+    with pytest.raises(EdgemarkError, match="same model, scheme and input size"):
+        train(wider, faces, tmp_path / "wider", epochs=1, cache_dir=tmp_path / "cache", init=trained_checkpoint)
 
 
 def test_teacher_with_another_scheme_is_refused(faces, smoke_recipe, tmp_path):
@@ -110,7 +166,7 @@ def test_teacher_with_another_scheme_is_refused(faces, smoke_recipe, tmp_path):
     save_checkpoint(path, {"recipe": other.to_dict(), "scheme": load_scheme("wflw98").to_dict(), "crop": CropSpec(size=64).to_dict(),
                            "box_rule": None, "model": build_model("mobilenetv2", 98, 64, 0.35, 16).state_dict()})
     with pytest.raises(EdgemarkError, match="teacher predicts the wflw98 scheme"):
-        train(load_recipe(smoke_recipe), faces, tmp_path / "x", epochs=1, cache_dir=tmp_path / "cache", teacher=path)
+        train(load_recipe(smoke_recipe), faces, tmp_path / "x", epochs=1, cache_dir=tmp_path / "cache", teachers=[path])
 
 
 def test_source_offsets_recover_a_convention_shift_through_flips():

@@ -27,10 +27,14 @@ def train(
     cache: Optional[Path] = typer.Option(None, help="Crop cache folder (default: $EDGEMARK_CACHE or ~/.cache/edgemark)."),
     threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines and missing images, and report how many."),
-    teacher: Optional[Path] = typer.Option(None, help="Distil from this checkpoint (same scheme and crop margin; any model or size)."),
-    distill_weight: float = typer.Option(0.5, help="Share of the loss that follows the teacher instead of the labels."),
+    teacher: Optional[list[Path]] = typer.Option(None, help="Distil from this checkpoint (same scheme and crop margin; any model or "
+                                                  "size). Repeat for an ensemble: the teachers' predictions are averaged."),
+    distill_weight: float = typer.Option(0.5, help="Share of the loss that follows the teachers instead of the labels."),
+    teacher_mirror: bool = typer.Option(True, "--teacher-mirror/--no-teacher-mirror",
+                                        help="Average each teacher over the face and its mirror image."),
+    init: Optional[Path] = typer.Option(None, help="Start from this checkpoint's weights (same model): fine-tuning."),
 ):
-    """Train a landmark model from a recipe (optionally distilling from a --teacher)."""
+    """Train a landmark model from a recipe (optionally distilling from --teacher checkpoints)."""
     from ..recipe import load_recipe
     from ..scheme import load_scheme
     from ..train import train as run_training
@@ -40,7 +44,7 @@ def train(
     if not 0.0 <= distill_weight <= 1.0:
         raise EdgemarkError("--distill-weight must be between 0 and 1")
     result = run_training(rec, faces, out, resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
-                          console=console, teacher=teacher, distill_weight=distill_weight)
+                          console=console, teachers=teacher, distill_weight=distill_weight, teacher_mirror=teacher_mirror, init=init)
     console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
 
 
