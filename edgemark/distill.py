@@ -38,11 +38,16 @@ def load_teachers(paths: list[Path], scheme: LandmarkScheme, crop: CropSpec, spl
             raise EdgemarkError(f"{path}: the teacher's crop margin/normalisation differ from the student's; distillation needs the same crop region")
         m = teacher.recipe.model
         console.print(f"teacher {path} ({m.name} x{m.width} @ {teacher.crop.size}px)")
-        if split_of(state) != split:
-            console.print(f"[yellow]warning: {path} was trained with another train/validation split "
-                          f"({split_of(state)} vs {split}); it has seen some validation faces, so validation NME is optimistic")
+        warn_if_other_split(state, path, split, console)
         teachers.append(teacher)
     return teachers
+
+
+def warn_if_other_split(state: dict, path: Path, split: dict, console) -> None:
+    """A checkpoint trained on another train/validation split has seen validation faces."""
+    if split_of(state) != split:
+        console.print(f"[yellow]warning: {path} was trained with another train/validation split "
+                      f"({split_of(state)} vs {split}); it has seen some validation faces, so validation NME is optimistic")
 
 
 def split_of(state: dict) -> dict:

@@ -275,9 +275,7 @@ def _load_init(model, path: Path, recipe: Recipe, scheme, crop: CropSpec, split:
         raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model, scheme and input size "
                             f"({theirs.model.name} x{theirs.model.width} @ {state['crop']['size']}px vs "
                             f"{recipe.model.name} x{recipe.model.width} @ {crop.size}px)")
-    if distill.split_of(state) != split:
-        console.print(f"[yellow]warning: {path} was trained with another train/validation split; "
-                      "it has seen some validation faces, so validation NME is optimistic")
+    distill.warn_if_other_split(state, path, split, console)
     model.load_state_dict(state["model"])
     console.print(f"starting from the weights of {path} (epoch {state['epoch']})")
 

@@ -103,6 +103,16 @@ def test_distillation_from_teachers(faces, smoke_recipe, tmp_path, trained_check
     resumed = train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
                     teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
     assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    # a teacher that was trained on another split has seen validation faces: training says so
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    said = io.StringIO()
+    train(dataclasses.replace(recipe, seed=recipe.seed + 1), faces, tmp_path / "other_split", epochs=1,
+          cache_dir=tmp_path / "cache", teachers=[trained_checkpoint], console=Console(file=said, width=300))
+    assert "another train/validation split" in said.getvalue()
 
 
 def test_teacher_targets_are_mirror_averaged_predictions_moved_with_the_crop(faces, smoke_recipe, tmp_path, trained_checkpoint):
@@ -116,7 +126,6 @@ def test_teacher_targets_are_mirror_averaged_predictions_moved_with_the_crop(fac
     from edgemark.data.dataset import LandmarkDataset
     from edgemark.distill import teacher_targets
     from edgemark.metrics import summarize
-    from edgemark.preprocess import CropSpec
 
     teacher = load_model(trained_checkpoint)
     spec = teacher.crop
