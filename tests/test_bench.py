@@ -137,3 +137,11 @@ def test_interrupted_bench_leaves_no_half_written_file(exported, tmp_path):
     results = json.loads((out / "results.json").read_text())  # whole JSON, not half a file
     assert 1 <= len(results["rows"]) < 10
     assert "finished" not in results  # and it says it did not finish
+
+
+def test_pareto_front_treats_rounding_level_nme_differences_as_ties():
+    from edgemark.bench.report import pareto_front
+
+    rows = [{"p50_ms": 0.28, "nme": 0.034801}, {"p50_ms": 0.33, "nme": 0.034799},  # same accuracy, slower: off
+            {"p50_ms": 0.22, "nme": 0.0356}, {"p50_ms": 0.45, "nme": 0.0340}, {"p50_ms": 0.50, "nme": 0.0345}]
+    assert [r["p50_ms"] for r in pareto_front(rows)] == [0.22, 0.28, 0.45]

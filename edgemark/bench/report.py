@@ -105,11 +105,7 @@ def plot_pareto(results: dict, path: Path, threads: int, batch: int = 1) -> bool
     for r in rows:
         ax.scatter(r["p50_ms"], r["nme"] * 100, color=colors.get(r["format"], "k"), marker={"fp32": "o", "fp16": "s", "int8": "^"}[r["precision"]])
         ax.annotate(r["artifact"], (r["p50_ms"], r["nme"] * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
-    front, best = [], float("inf")
-    for r in sorted(rows, key=lambda r: (r["p50_ms"], r["nme"])):
-        if r["nme"] < best:
-            front.append(r)
-            best = r["nme"]
+    front = pareto_front(rows)
     ax.plot([r["p50_ms"] for r in front], [r["nme"] * 100 for r in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
     ax.set_xlabel(f"p50 latency per image (ms, log), {threads} thread(s), batch {batch}")
@@ -195,11 +191,24 @@ def merge_for_pareto(named_results: list[tuple[str, dict]], threads: int, batch:
             rows.append({**r, "model": name, "label": f"{name}/{r['artifact']}", "machine": results["machine"]["cpu"]})
     if not rows:
         raise EdgemarkError(f"no measurement with accuracy at {threads} thread(s), batch {batch} in these results")
-    best = float("inf")
-    for r in sorted(rows, key=lambda r: (r["p50_ms"], r["nme"])):
-        r["on_front"] = r["nme"] < best
-        best = min(best, r["nme"])
+    front = {id(r) for r in pareto_front(rows)}
+    for r in rows:
+        r["on_front"] = id(r) in front
     return rows
+
+
+NME_TIE = 0.5e-4  # 0.005 pp: artifacts whose NME differs by less (fp32 vs fp16 rounding) are equally accurate
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows, fastest first, that no other row beats on both p50 latency and NME (NMEs within
+    ``NME_TIE`` count as equal, so a slower copy of the same accuracy is not on the front)."""
+    front, best = [], float("inf")
+    for r in sorted(rows, key=lambda r: (r["p50_ms"], r["nme"])):
+        if r["nme"] < best - NME_TIE:
+            front.append(r)
+            best = r["nme"]
+    return front
 
 
 def plot_models_pareto(rows: list[dict], path: Path, title: str) -> None:
