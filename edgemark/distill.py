@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .augment import flip_points
 from .checkpoint import LoadedModel, load_checkpoint
 from .data.cache import CropCache
 from .errors import EdgemarkError
@@ -58,8 +59,17 @@ def split_of(state: dict) -> dict:
 
 
 def describe(paths: list[Path], weight: float, mirror: bool) -> dict:
-    """The checkpoint record of a distillation (a resumed run must use the same)."""
+    """The checkpoint record of a distillation."""
     return {"files": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths], "weight": weight, "mirror": mirror}
+
+
+def same_distillation(recorded: dict | None, paths: list[Path], weight: float, mirror: bool) -> bool:
+    """Whether a resumed run distils as it started: the same teacher files (by hash, wherever
+    they now sit), weight and mirroring; or no teacher then and now."""
+    if not recorded or not paths:
+        return not recorded and not paths
+    now = describe(paths, weight, mirror)
+    return all(recorded.get(k) == now[k] for k in ("sha256", "weight", "mirror"))
 
 
 @torch.no_grad()
@@ -78,9 +88,9 @@ def teacher_targets(teachers: list[LoadedModel], cache: CropCache, indices: np.n
             crops = np.stack(crops)
             uv = _predict(teacher, crops)
             if mirror:  # predict on the mirror image, mirror the points back, average
-                flipped = _predict(teacher, np.ascontiguousarray(crops[:, :, ::-1]))[:, teacher.scheme.flip_permutation()]
-                flipped[..., 0] = 1.0 - flipped[..., 0]
-                uv = (uv + flipped) / 2.0
+                perm = teacher.scheme.flip_permutation()
+                flipped = _predict(teacher, np.ascontiguousarray(crops[:, :, ::-1]))
+                uv = (uv + np.stack([flip_points(f, perm) for f in flipped])) / 2.0
             total += np.stack([normalised_to_image(u, m, spec.size) for u, m in zip(uv, mats)])
         out[chunk] = total / len(teachers)
         if progress is not None:

@@ -112,7 +112,7 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
         if recipe_from_dict(state["recipe"]).to_dict() != recipe.to_dict():
             raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
         epochs = epochs or state["epochs"]
-        if (state.get("teacher") or None) != (distill.describe(teacher_paths, distill_weight, teacher_mirror) if teacher_paths else None):
+        if not distill.same_distillation(state.get("teacher"), teacher_paths, distill_weight, teacher_mirror):
             raise EdgemarkError(f"{last_path}: the run was started with other --teacher settings (or without); resume with the same ones")
     elif last_path.exists():
         raise EdgemarkError(f"{out_dir} already holds a run (last.pt); pass --resume to continue it or choose another --out")

@@ -103,6 +103,13 @@ def test_distillation_from_teachers(faces, smoke_recipe, tmp_path, trained_check
     resumed = train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
                     teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
     assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    # the same teacher file, moved: recognised by its hash
+    import shutil
+
+    moved = shutil.copy(trained_checkpoint, tmp_path / "moved.pt")
+    again = train(recipe, faces, tmp_path / "taught", resume=True, epochs=3, cache_dir=tmp_path / "cache",
+                  teachers=[moved, moved], distill_weight=0.7)
+    assert [r["epoch"] for r in again["history"]] == [1, 2, 3]
     # a teacher that was trained on another split has seen validation faces: training says so
     import dataclasses
     import io
