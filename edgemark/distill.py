@@ -60,6 +60,9 @@ def split_of(state: dict) -> dict:
 
 def describe(paths: list[Path], weight: float, mirror: bool) -> dict:
     """The checkpoint record of a distillation."""
+    for p in paths:
+        if not Path(p).is_file():
+            raise EdgemarkError(f"{p}: teacher checkpoint not found")
     return {"files": [str(p) for p in paths], "sha256": [file_sha256(p) for p in paths], "weight": weight, "mirror": mirror}
 
 

@@ -103,6 +103,9 @@ def test_distillation_from_teachers(faces, smoke_recipe, tmp_path, trained_check
     resumed = train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
                     teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
     assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    with pytest.raises(EdgemarkError, match="teacher checkpoint not found"):
+        train(recipe, faces, tmp_path / "taught", resume=True, epochs=3, cache_dir=tmp_path / "cache",
+              teachers=[tmp_path / "gone.pt"], distill_weight=0.7)
     # the same teacher file, moved: recognised by its hash
     import shutil
 
