@@ -85,10 +85,13 @@ def teacher_targets(teachers: list[LoadedModel], cache: CropCache, indices: np.n
     for start in range(0, len(indices), batch_size):
         chunk = indices[start : start + batch_size]
         total = np.zeros((len(chunk), k, 2), np.float64)
+        cut = {}  # crops per input size: teachers of one size share them
         for teacher in teachers:
             spec = teacher.crop
-            crops, mats = zip(*(crop_face(cache.images[j], tuple(cache.boxes[j]), spec.size, spec.margin, to_rgb=False) for j in chunk))
-            crops = np.stack(crops)
+            if spec.size not in cut:
+                crops, mats = zip(*(crop_face(cache.images[j], tuple(cache.boxes[j]), spec.size, spec.margin, to_rgb=False) for j in chunk))
+                cut[spec.size] = np.stack(crops), mats
+            crops, mats = cut[spec.size]
             uv = _predict(teacher, crops)
             if mirror:  # predict on the mirror image, mirror the points back, average
                 perm = teacher.scheme.flip_permutation()
