@@ -9,3 +9,13 @@ def load_predictor(path, threads=None, device="cpu"):
     from .predictors.load import load_predictor as _load
 
     return _load(path, threads=threads, device=device)
+
+
+def load_pipeline(model, detector="blazeface", refine=None, upright=True, threads=None, detector_file=None, device="cpu"):
+    """Photo or frame to landmarks: ``pipe(image_bgr)`` -> every face, largest first ([] when
+    there is none), each with ``box``, ``score`` and ``landmarks`` (K, 2) in image pixels;
+    ``pipe(image_bgr, box=(l, t, r, b))`` for a given box. ``detector``: blazeface (default),
+    blazeface-full, yunet (with ``detector_file``), haar, or None (boxes always given)."""
+    from .pipeline import load_pipeline as _load
+
+    return _load(model, detector, refine, upright, threads=threads, detector_file=detector_file, device=device)

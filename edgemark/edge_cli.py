@@ -22,8 +22,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("predict", help="landmarks of the face in an image")
     p.add_argument("image")
     p.add_argument("--model", required=True, help="artifact folder")
-    p.add_argument("--box", help="left,top,right,bottom in pixels (default: Haar detector, else the whole image)")
+    p.add_argument("--box", help="left,top,right,bottom in pixels: this face only (default: every face the detector finds)")
     p.add_argument("--out", help="write the image with the landmarks drawn")
+    p.add_argument("--detector", default="blazeface", help="blazeface (default), blazeface-full, yunet or haar")
+    p.add_argument("--detector-model", help="the detector's model file (yunet; default for blazeface: the bundle's copy)")
+    p.add_argument("--refine", type=int, help="refinement passes (default: the measured one for the detector; 2 for --box)")
     p.add_argument("--threads", type=int)
     b = sub.add_parser("bench", help="benchmark the bundle's artifacts here")
     b.add_argument("--bundle", required=True)
@@ -40,11 +43,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "predict":
-            from .predict import predict_image
-            from .predictors.load import load_predictor
+            from .pipeline import load_pipeline
+            from .predict import parse_box, predict_image
 
-            box = tuple(float(x) for x in args.box.split(",")) if args.box else None
-            print(json.dumps(predict_image(load_predictor(args.model, threads=args.threads), args.image, box, args.out), indent=1))
+            box = parse_box(args.box)
+            pipe = load_pipeline(args.model, None if box else args.detector, args.refine, threads=args.threads,
+                                 detector_file=args.detector_model)
+            result = predict_image(pipe, args.image, box, args.out)
+            print(json.dumps(result, indent=1))
+            if not result["faces"]:
+                print(f"no face found in {args.image} (detector: {result['detector']})", file=sys.stderr)
+                return 1
         elif args.command == "verify":
             from .remote.bundle import verify_bundle
 

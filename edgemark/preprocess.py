@@ -95,17 +95,20 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 
 
 def _area_reduce(image: np.ndarray, m: np.ndarray, size: int, scale: float):
-    """Shrink the image region under the crop by area averaging to about crop scale.
-    Returns the reduced region and the image->region matrix."""
+    """Shrink the image region under the crop by area averaging over k x k pixel blocks,
+    k = floor(1 / scale) (the bilinear warp then shrinks by less than 2x more, without
+    aliasing). A whole-number factor takes OpenCV's fast area path (15x faster than a
+    fractional one). Returns the reduced region and the image->region matrix."""
+    k = int(1.0 / scale)
     corners = apply_affine(invert_affine(m), np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]]))
     h, w = image.shape[:2]
     x0 = int(np.clip(np.floor(corners[:, 0].min()) - 2, 0, w - 1))
     y0 = int(np.clip(np.floor(corners[:, 1].min()) - 2, 0, h - 1))
     x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 3, x0 + 1, w))
     y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 3, y0 + 1, h))
-    region = image[y0:y1, x0:x1]
-    new_w, new_h = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
-    reduced = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    new_w, new_h = max(1, (x1 - x0) // k), max(1, (y1 - y0) // k)
+    x1, y1 = min(w, x0 + new_w * k), min(h, y0 + new_h * k)  # whole blocks only
+    reduced = cv2.resize(image[y0:y1, x0:x1], (new_w, new_h), interpolation=cv2.INTER_AREA)
     fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
     # continuous edges scale: x_r + 0.5 = (x - x0 + 0.5) * fx
     to_region = np.array([[fx, 0, (0.5 - x0) * fx - 0.5], [0, fy, (0.5 - y0) * fy - 0.5]], np.float64)
@@ -140,6 +143,28 @@ def box_from_landmarks(points: np.ndarray, rule: dict) -> Box:
     cy = (lo[1] + hi[1]) / 2 + rule["dy"] * extent
     half = rule["side"] * extent / 2
     return (cx - half, cy - half, cx + half, cy + half)
+
+
+def roll_angle(left_eye, right_eye) -> float:
+    """Degrees the eye line turns from horizontal (image left eye to image right eye): the
+    ``angle`` that makes ``crop_face`` cut an upright face."""
+    dx, dy = np.asarray(right_eye, np.float64) - np.asarray(left_eye, np.float64)
+    return float(np.degrees(np.arctan2(dy, dx)))
+
+
+def upright_box_from_landmarks(points: np.ndarray, rule: dict, eyes: tuple[int, int]) -> tuple[Box, float]:
+    """``box_from_landmarks`` in the face's own upright frame: the box (a square about the
+    face centre, in image pixels) and the angle to crop it by, so that the crop shows the
+    face with its eyes level, as the model was trained to see faces."""
+    points = np.asarray(points, np.float64)
+    angle = roll_angle(points[eyes[0]], points[eyes[1]])
+    a = np.deg2rad(angle)
+    to_upright = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+    c = points.mean(axis=0)
+    left, top, right, bottom = box_from_landmarks((points - c) @ to_upright.T, rule)
+    cx, cy = np.array([(left + right) / 2, (top + bottom) / 2]) @ to_upright + c  # back to the image frame
+    half = (right - left) / 2
+    return (cx - half, cy - half, cx + half, cy + half), angle
 
 
 def measure_box_rule(boxes: np.ndarray, points: np.ndarray) -> dict:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edgemark.data.lists import read_list
-from edgemark.demo.detector import HaarDetector
+from edgemark.detect.haar import HaarDetector
 from edgemark.demo.head_pose import camera_matrix, head_pose
 
 FPS = 10

@@ -58,11 +58,30 @@ def markdown(results: dict) -> str:
                      f"{_pct(r.get('nme'))} | {_pct(r.get('failure_rate'))} | "
                      f"{_f(r.get('nme_drop_pp'), '+.2f')} | {r['provider']} |")
     lines += summary_lines(results)
+    lines += pipeline_lines(results)
     if "finished" not in results:
         lines += ["", "**Incomplete run**: interrupted before every measurement was taken."]
     if results["skipped"]:
         lines += ["", "Not measured:", ""] + [f"- {s['artifact']} threads={s['threads']} batch={s['batch']}: {s['reason']}" for s in results["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def pipeline_lines(results: dict) -> list[str]:
+    """The pipeline table: per frame, each detector alone and with each artifact."""
+    rows = results.get("pipeline_rows")
+    if not rows:
+        return []
+    settings = results["pipeline_settings"]
+    lines = ["", f"## Pipeline per {settings['frame']} frame (detection on every frame)", "",
+             f"Method: {settings['latency']}; same warm-up, duration and pinning rules as above.", "",
+             "| detector | artifact | threads | refine | faces | p50 ms | p90 ms | p99 ms | mean ± std ms | frames/s | +RSS MiB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        refine = "" if r.get("refine") is None else r["refine"]
+        lines.append(f"| {r['detector']} | {r['artifact'] or '(detector alone)'} | {r['threads']} | {refine} | {r['faces_found']} | {r['p50_ms']:.3f} | "
+                     f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} ± {r['std_ms']:.3f} | {r['throughput_ips']:.0f} | "
+                     f"{r['rss_increase_mib']:.0f} |")
+    return lines
 
 
 def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:

@@ -47,7 +47,11 @@ def default_out_dir(device: str) -> Path:
 
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
               test_crops: tuple | None = None, warmup: int = 20, min_runs: int = 200, min_seconds: float = 2.0,
-              pin: bool = True, command: str = "", progress=None) -> dict:
+              pin: bool = True, command: str = "", progress=None, frame: np.ndarray | None = None,
+              detectors: list[str] = (), refine: int | None = None) -> dict:
+    """Landmark models per face crop (every artifact x threads x batch) and, given a
+    ``frame`` and ``detectors``, the pipeline per frame: each detector alone, and detector
+    + landmarks + ``refine`` passes with each artifact (batch 1)."""
     artifacts = find_artifacts(model_dir, targets, precisions)
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
@@ -57,6 +61,13 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                             "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise + inference"},
                "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
     jobs = [(a, t, b) for a in artifacts for t in threads for b in batches]
+    pipeline_jobs = [(d, a, t) for d in (detectors if frame is not None else ()) for a in [None, *artifacts] for t in threads]
+    if pipeline_jobs:
+        results["pipeline_rows"] = []
+        results["pipeline_settings"] = {"frame": f"{frame.shape[1]}x{frame.shape[0]}",
+                                        "refine": "each detector's default" if refine is None else refine,
+                                        "latency": "per frame: detector alone, or detect + crop + landmarks + refinement "
+                                                   "for every face found (the pipeline's __call__)"}
     with tempfile.TemporaryDirectory(prefix="edgemark-bench-") as tmp:
         tmp = Path(tmp)
         accuracy_file = None
@@ -83,12 +94,9 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             if test_crops is not None and not (tmp / "bench_crops.npy").exists():
                 np.save(tmp / "bench_crops.npy", test_crops[0][: max(batches)])
             (tmp / f"s{i}.json").write_text(json.dumps(spec))
-            env = {**os.environ, "OMP_NUM_THREADS": str(n_threads)}
-            done = subprocess.run([sys.executable, "-m", "edgemark.bench.worker", str(tmp / f"s{i}.json")], capture_output=True,
-                                  text=True, env=env, timeout=900)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": f"failed: {tail[0]}"})
+            failure = _run_worker(tmp / f"s{i}.json", n_threads)
+            if failure:
+                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": failure})
                 continue
             row = json.loads((tmp / f"r{i}.json").read_text())
             if "accuracy" in row:
@@ -98,11 +106,41 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             results["rows"].append(row)
             _attach_accuracy(results, measured_accuracy)
             write_json_atomic(out_dir / "results.json", results)  # whole after every measurement
+        if pipeline_jobs:
+            np.save(tmp / "frame.npy", frame)
+        for i, (detector, artifact, n_threads) in enumerate(pipeline_jobs):
+            label = f"{detector} + {artifact.name if artifact else '(detector alone)'} threads={n_threads}"
+            if progress:
+                progress(label, len(jobs) + i, len(jobs) + len(pipeline_jobs))
+            spec = {"artifact": str(artifact) if artifact else None, "threads": n_threads, "device": "cpu", "pin": pin,
+                    "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"pr{i}.json"),
+                    "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": refine}}
+            (tmp / f"ps{i}.json").write_text(json.dumps(spec))
+            failure = _run_worker(tmp / f"ps{i}.json", n_threads)
+            if failure:
+                results["skipped"].append({"artifact": f"{detector} + {artifact.name if artifact else '-'}", "threads": n_threads,
+                                           "batch": 1, "reason": failure})
+                continue
+            row = json.loads((tmp / f"pr{i}.json").read_text())
+            row["artifact"] = artifact.name if artifact else None
+            results["pipeline_rows"].append(row)
+            write_json_atomic(out_dir / "results.json", results)
     results["throttle_after"] = throttle_state()
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _attach_accuracy(results, measured_accuracy)
     write_json_atomic(out_dir / "results.json", results)
     return results
+
+
+def _run_worker(spec_path: Path, n_threads: int) -> str | None:
+    """Run one measurement in a fresh process; the failure reason, or None."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(n_threads)}
+    done = subprocess.run([sys.executable, "-m", "edgemark.bench.worker", str(spec_path)], capture_output=True, text=True, env=env,
+                          timeout=900)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return f"failed: {tail[0]}"
+    return None
 
 
 def _attach_accuracy(results: dict, measured: dict) -> None:

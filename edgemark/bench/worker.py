@@ -43,6 +43,8 @@ def main(spec_path: str) -> int:
     from edgemark.io import write_json_atomic
     from edgemark.predictors.load import load_predictor
 
+    if spec.get("pipeline"):
+        return pipeline_main(spec, process, rss_bare, pinned)
     t0 = time.perf_counter()
     predictor = load_predictor(spec["artifact"], threads=spec["threads"], device=spec["device"])
     load_s = time.perf_counter() - t0
@@ -70,6 +72,37 @@ def main(spec_path: str) -> int:
         pred = predict_list(predictor, data["crops"], data["mats"])
         acc = summarize(pred, data["truth"], predictor.scheme.interocular)
         result["accuracy"] = {k: acc[k] for k in ("faces", "nme", "failure_rate", "auc")}
+    write_json_atomic(spec["result"], result)
+    return 0
+
+
+def pipeline_main(spec: dict, process, rss_bare: int, pinned) -> int:
+    """Per-frame latency of the detector alone (no artifact) or of the whole pipeline
+    (detect, crop, landmarks, refinement) on one frame."""
+    from edgemark.bench.timing import latency_stats, measure
+    from edgemark.detect import load_detector
+    from edgemark.io import write_json_atomic
+    from edgemark.pipeline import Pipeline
+    from edgemark.predictors.load import load_predictor
+
+    p = spec["pipeline"]
+    frame = np.load(p["frame"])
+    t0 = time.perf_counter()
+    detector = load_detector(p["detector"], threads=spec["threads"])
+    if spec.get("artifact"):
+        pipe = Pipeline(load_predictor(spec["artifact"], threads=spec["threads"], device=spec["device"]), detector, p["refine"])
+        run = lambda: pipe(frame)  # noqa: E731
+    else:
+        pipe = None
+        run = lambda: detector.detect(frame)  # noqa: E731
+    load_s = time.perf_counter() - t0
+    faces = len(run())
+    times = measure(run, spec["warmup"], spec["min_runs"], spec["min_seconds"])
+    peak = max(peak_rss_bytes() or 0, process.memory_info().rss)
+    result = {"artifact": spec.get("artifact"), "detector": detector.name, "threads": spec["threads"],
+              "refine": pipe.refine if spec.get("artifact") else None,
+              "frame": f"{frame.shape[1]}x{frame.shape[0]}", "faces_found": faces, "pinned_cores": pinned, "load_ms": load_s * 1000,
+              **latency_stats(times, 1), "peak_rss_mib": peak / 2**20, "rss_increase_mib": (peak - rss_bare) / 2**20}
     write_json_atomic(spec["result"], result)
     return 0
 

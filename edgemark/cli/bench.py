@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from .common import DataOption, bench_app, bundle_name, choices, console, int_list, load_test_crops, ssh_target
+from .common import DataOption, bench_app, bundle_name, choices, console, int_list, load_bench_frame, load_test_crops, ssh_target
 
 
 @bench_app.callback(invoke_without_command=True)
@@ -36,6 +36,9 @@ def bench(
     python: str = typer.Option("python3", help="Python on the device (--device ssh://...)."),
     remote_dir: str = typer.Option("edgemark", help="Folder on the device (--device ssh://...)."),
     devices: Optional[Path] = typer.Option(None, help="A devices YAML: benchmark every device listed, concurrently."),
+    detector: str = typer.Option("blazeface", help="Pipeline rows per 640x480 frame for these face detectors (comma list, all, "
+                                 "or none): each alone and with each artifact. Needs --data (a frame with a face)."),
+    refine: Optional[int] = typer.Option(None, help="Refinement passes in the pipeline rows (default: each detector's measured one)."),
 ):
     """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
@@ -48,6 +51,7 @@ def bench(
 
     from ..bench.report import write_outputs
     from ..bench.run import default_out_dir, find_artifacts, run_bench
+    from ..detect import DETECTORS
     from ..export.pipeline import PRECISIONS, TARGETS
 
     if devices is not None:
@@ -62,12 +66,16 @@ def bench(
     threads_list, batches = int_list(threads, "--threads"), int_list(batch, "--batch")
     targets, precisions = choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision")
     test_crops = load_test_crops(data, find_artifacts(model, targets, precisions)[0], accuracy_faces)
+    # yunet needs its model file, which edgemark cannot fetch: name it alone to include it
+    detectors = [] if detector == "none" else choices(detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
+    frame = load_bench_frame(data) if detectors and device == "cpu" else None
     out = out or default_out_dir(device)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("bench", total=None)
         results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
                             pin, "edgemark " + shlex.join(sys.argv[1:]),
-                            progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n))
+                            progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
+                            frame=frame, detectors=detectors, refine=refine)
     written = write_outputs(results, out)
     table = Table(title=f"{model} on {results['machine']['cpu']} ({device})")
     table.add_column("artifact", no_wrap=True)
@@ -79,6 +87,14 @@ def bench(
         table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
                       f"{r['throughput_ips']:.0f}", f"{r['rss_increase_mib']:.0f}", f"{r['size_bytes'] / 1024:.0f}", nme, drop)
     console.print(table)
+    if results.get("pipeline_rows"):
+        ptable = Table(title=f"pipeline per {results['pipeline_settings']['frame']} frame, detection on every frame")
+        for col in ("detector", "artifact", "thr", "faces", "p50 ms", "p90 ms", "p99 ms", "frames/s"):
+            ptable.add_column(col, justify="right" if col not in ("detector", "artifact") else "left", no_wrap=True)
+        for r in results["pipeline_rows"]:
+            ptable.add_row(r["detector"], r["artifact"] or "(alone)", str(r["threads"]), str(r["faces_found"]), f"{r['p50_ms']:.3f}",
+                           f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['throughput_ips']:.0f}")
+        console.print(ptable)
     for s in results["skipped"]:
         console.print(f"[yellow]not measured[/] {s['artifact']} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
     console.print("wrote " + ", ".join(str(p) for p in written))

@@ -38,6 +38,13 @@ def resolve_data(data: Optional[Path]) -> Path:
 
 
 DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEMARK_DATA).")
+DEFAULT_MODEL = Path("exported/mobilenetv2_96/tflite-int8")
+DetectorOption = typer.Option("blazeface", help="Face detector: blazeface (short range, default), blazeface-full (far faces), "
+                              "yunet (needs --detector-model) or haar.")
+DetectorModelOption = typer.Option(None, help="The detector's model file (yunet: its ONNX file; blazeface: default the pinned "
+                                   "file from 'edgemark models fetch').")
+RefineOption = typer.Option(None, help="Refinement passes: re-crop from the landmarks with the model's box rule and predict "
+                            "again (default, as measured: 0 after BlazeFace, 1 after Haar, 2 for a --box).")
 
 
 def _report_skipped(faces) -> None:
@@ -109,6 +116,17 @@ def load_test_crops(data: Optional[Path], artifact: Path, faces_limit: Optional[
         faces.records = faces.records[:faces_limit]
     crops, mats = crop_list(faces, load_predictor(artifact).crop)
     return crops, mats, np.stack([r.landmarks for r in faces.records]), f"{Path(faces.path).name} ({len(faces)} faces)"
+
+
+def load_bench_frame(data: Optional[Path]):
+    """The 640x480 frame with a face the pipeline rows are timed on, or None without data."""
+    from ..bench.frame import bench_frame
+
+    try:
+        return bench_frame(resolve_data(data))
+    except EdgemarkError as e:
+        console.print(f"[yellow]no pipeline rows:[/] they need a frame with a face from the data set ({escape(str(e))})")
+        return None
 
 
 def opencv_has_no_gui() -> bool:

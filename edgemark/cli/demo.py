@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import EdgemarkError
-from .common import app, console, opencv_has_no_gui, progress_bar
+from .common import DetectorModelOption, DetectorOption, app, console, opencv_has_no_gui, progress_bar
 
 
 @app.command()
@@ -20,8 +20,8 @@ def demo(
     out: Optional[Path] = typer.Option(None, help="Write the annotated video here (.mp4)."),
     events: Optional[Path] = typer.Option(None, help="Write every event as a JSON line here."),
     window: Optional[bool] = typer.Option(None, "--window/--no-window", help="Show a window (default: when a display exists)."),
-    detector: str = typer.Option("haar", help="haar (shipped with OpenCV) or yunet (needs --yunet-model)."),
-    yunet_model: Optional[Path] = typer.Option(None, help="YuNet ONNX model file for --detector yunet."),
+    detector: str = DetectorOption,
+    detector_model: Optional[Path] = DetectorModelOption,
     detect_every: int = typer.Option(10, help="Run the detector every N frames (and whenever tracking is lost)."),
     smooth: bool = typer.Option(True, help="One Euro smoothing of the landmarks."),
     min_cutoff: float = typer.Option(1.5, help="One Euro min cutoff (Hz): lower = smoother at rest."),
@@ -30,34 +30,30 @@ def demo(
     max_frames: Optional[int] = typer.Option(None, help="Stop after N frames."),
 ):
     """Run a landmark model live: driver monitoring (distraction, face lost, head nods) or face filters."""
-    from ..demo.detector import HaarDetector, YuNetDetector
     from ..demo.runner import DemoOptions, run_demo
-    from ..predictors.load import load_predictor
+    from ..pipeline import load_pipeline
 
     if mode not in ("drive", "filters"):
         raise EdgemarkError(f"--mode must be drive or filters, not {mode!r}")
-    if detector == "yunet":
-        if yunet_model is None:
-            raise EdgemarkError("--detector yunet needs --yunet-model FILE (the face_detection_yunet ONNX file)")
-        face_detector = YuNetDetector(yunet_model)
-    elif detector == "haar":
-        face_detector = HaarDetector()
-    else:
-        raise EdgemarkError(f"--detector must be haar or yunet, not {detector!r}")
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if window is None:
-        window = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if window and opencv_has_no_gui():
+        window = has_display and not opencv_has_no_gui()
+    elif window and opencv_has_no_gui():
         console.print("[yellow]no window:[/] this OpenCV build has no GUI (opencv-python-headless); "
                       "pip install opencv-python (same version) in its place for a window")
         window = False
+    elif window and not has_display:
+        console.print("[yellow]no window:[/] no display here (neither DISPLAY nor WAYLAND_DISPLAY is set)")
+        window = False
     if not window and out is None and events is None:
         raise EdgemarkError("headless run with nothing to write: pass --out and/or --events (or --window)")
-    predictor = load_predictor(model, threads=threads)
+    pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model)
+    predictor = pipeline.predictor
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
                           events=events, window=window, max_frames=max_frames)
     with progress_bar("demo") as bar:
         task = bar.add_task("", total=None)
-        summary = run_demo(predictor, source, options, face_detector,
+        summary = run_demo(pipeline, source, options,
                            on_frame=lambda i, n: bar.update(task, completed=i + 1, total=n if n > 0 else None))
     s = summary["stage_ms"]
     console.print(f"{summary['frames']} frames ({summary['unreadable_frames']} unreadable), face in {summary['frames_with_face']}, "

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from ..errors import EdgemarkError
-from .common import DataOption, app, bundle_name, choices, console, load_test_crops, ssh_target
+from .common import (DEFAULT_MODEL, DataOption, DetectorModelOption, DetectorOption, RefineOption, app, bundle_name, choices,
+                     console, err_console, load_test_crops, ssh_target)
 
 
 @app.command()
@@ -47,23 +48,25 @@ def deploy(
 @app.command()
 def predict(
     image: Path = typer.Argument(..., help="An image file."),
-    model: Path = typer.Option(..., help="Artifact folder or checkpoint."),
-    box: Optional[str] = typer.Option(None, help="left,top,right,bottom (default: Haar face detector, else the whole image)."),
-    out: Optional[Path] = typer.Option(None, help="Write the image with the landmarks drawn."),
+    model: Path = typer.Option(DEFAULT_MODEL, help="Artifact folder or checkpoint (default: the shipped int8 TFLite model)."),
+    box: Optional[str] = typer.Option(None, help="left,top,right,bottom: this face only, no detector (refinement still applies)."),
+    out: Optional[Path] = typer.Option(None, help="Write the image with the faces and landmarks drawn."),
+    detector: str = DetectorOption,
+    detector_model: Optional[Path] = DetectorModelOption,
+    refine: int = RefineOption,
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
 ):
-    """Print the landmarks of the face in an image (and draw them with --out)."""
+    """Print the landmarks of every face in an image as JSON (and draw them with --out);
+    exit status 1 when no face is found."""
     import json
 
-    from ..predict import predict_image
-    from ..predictors.load import load_predictor
+    from ..pipeline import load_pipeline
+    from ..predict import parse_box, predict_image
 
-    parsed = None
-    if box:
-        try:
-            parsed = tuple(float(v) for v in box.split(","))
-        except ValueError:
-            parsed = ()
-        if len(parsed) != 4:
-            raise EdgemarkError(f"--box {box!r}: expected left,top,right,bottom")
-    print(json.dumps(predict_image(load_predictor(model, threads=threads), image, parsed, out), indent=1))
+    parsed = parse_box(box)
+    pipe = load_pipeline(model, None if parsed else detector, refine, threads=threads, detector_file=detector_model)
+    result = predict_image(pipe, image, parsed, out)
+    print(json.dumps(result, indent=1))
+    if not result["faces"]:
+        err_console.print(f"no face found in {image} (detector: {result['detector']})")
+        raise typer.Exit(1)

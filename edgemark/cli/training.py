@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from .common import DataOption, ImagesOption, ListOption, app, console, int_list, open_list, progress_bar, resolve_data
+from .common import (DataOption, DetectorModelOption, DetectorOption, ImagesOption, ListOption, RefineOption, app, console, int_list,
+                     open_list, progress_bar, resolve_data)
 
 
 @app.command()
@@ -56,7 +57,11 @@ def eval_command(
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
     fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (with boxes), mtfl (no box) or wflw."),
-    box: str = typer.Option("given", help="Box to crop by: given (the list's; whole image when it has none), image, or landmarks."),
+    box: str = typer.Option("given", help="Box to crop by: detector (the pipeline on the full photos, as a user meets it), given "
+                            "(the list's; whole image when it has none), image, or landmarks."),
+    detector: str = DetectorOption,
+    detector_model: Optional[Path] = DetectorModelOption,
+    refine: int = RefineOption,
     out: Optional[Path] = typer.Option(None, help="Folder for metrics.json, ced.png, worst.png (default: beside the model)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and missing images, and report how many."),
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
@@ -69,15 +74,17 @@ def eval_command(
 
     if (checkpoint is None) == (model is None):
         raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT")
-    if box not in ("given", "image", "landmarks"):
-        raise EdgemarkError(f"--box must be given, image or landmarks, not {box!r}")
+    if box not in ("detector", "given", "image", "landmarks"):
+        raise EdgemarkError(f"--box must be detector, given, image or landmarks, not {box!r}")
     source = checkpoint or model
     predictor = load_predictor(source, threads=threads)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
     lst = Path(faces.path)
     # beside a checkpoint; for an artifact, under runs/eval (an artifact folder holds only what its manifest lists)
     base = source.parent if source.is_file() else Path("runs") / "eval" / f"{source.resolve().parent.name}-{source.name}"
-    out = out or base / f"eval-{lst.stem}"
+    out = out or base / (f"eval-{lst.stem}" if box != "detector" else f"eval-{lst.stem}-{detector}")
+    if box == "detector":
+        return _eval_pipeline(predictor, faces, source, out, detector, detector_model, refine, threads)
     with progress_bar("evaluating") as bar:
         task = bar.add_task("", total=len(faces))
         result = evaluate(predictor, faces, out, box, predictor.box_rule, progress=lambda i, n: bar.update(task, completed=i),
@@ -92,6 +99,31 @@ def eval_command(
     console.print(table)
     console.print("per-point NME %: " + ", ".join(f"{n} {v * 100:.2f}" for n, v in zip(predictor.scheme.names, result["nme_per_point"])))
     console.print(f"wrote {out}/metrics.json, ced.png, worst.png")
+
+
+def _eval_pipeline(predictor, faces, source: Path, out: Path, detector: str, detector_model, refine: int, threads) -> None:
+    from rich.table import Table
+
+    from ..detect import load_detector
+    from ..evaluate_pipeline import evaluate_pipeline
+    from ..pipeline import Pipeline
+
+    pipe = Pipeline(predictor, load_detector(detector, threads=threads or 1, model_file=detector_model), refine)
+    refine = pipe.refine
+    with progress_bar("evaluating (detector on full photos)") as bar:
+        task = bar.add_task("", total=len(faces))
+        r = evaluate_pipeline(pipe, faces, out, progress=lambda i, n: bar.update(task, completed=i), label=str(source))
+    r["skipped_lines"] = len(faces.skipped)
+    table = Table(title=f"{source} ({predictor.description}) on {faces.path}: {pipe.detector.description} on the full photos, "
+                        f"{refine} refinement pass(es)")
+    for col in ("faces", "found", "missed", "NME % (found)", "FR@0.10 % (miss = failure)", "AUC@0.1"):
+        table.add_column(col, justify="right")
+    nme = f"{r['nme'] * 100:.2f}" if r["nme"] is not None else "-"
+    table.add_row(str(r["faces"]), str(r["found"]), str(r["missed"]), nme, f"{r['failure_rate'] * 100:.2f}", f"{r['auc']:.4f}")
+    console.print(table)
+    if r["nme_per_point"]:
+        console.print("per-point NME %: " + ", ".join(f"{n} {v * 100:.2f}" for n, v in zip(predictor.scheme.names, r["nme_per_point"])))
+    console.print(f"wrote {out}/metrics.json, predictions.npz, ced.png")
 
 
 @app.command()

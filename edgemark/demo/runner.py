@@ -1,5 +1,5 @@
-"""The demo loop: read a frame, get a box (detector or tracker), predict landmarks with
-any artifact, smooth, estimate head pose, run the mode (drive or filters), draw, write
+"""The demo loop: read a frame, find the face and its landmarks (the pipeline's detector
+and landmark model, tracked between detections), smooth, estimate head pose, run the mode (drive or filters), draw, write
 the annotated video and the event log.
 
 Outputs are written under temporary names and renamed when the run ends, so a file
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from ..errors import EdgemarkError
 from .drive import DriveConfig, DriveMonitor
@@ -22,7 +21,7 @@ from .filters import FaceFilters
 from .head_pose import camera_matrix, head_pose
 from .hud import draw_face, draw_hud, unreadable_frame
 from .smoothing import OneEuroFilter
-from .tracker import FaceTracker, plausible, textured
+from .tracker import FaceTracker
 
 
 @dataclass
@@ -66,12 +65,14 @@ class _PartialFile:
             os.replace(self.partial, self.path)
 
 
-def run_demo(predictor, source: str, options: DemoOptions, detector, on_frame=None) -> dict:
-    scheme = predictor.scheme
+def run_demo(pipeline, source: str, options: DemoOptions, on_frame=None) -> dict:
+    """Run ``pipeline`` (``edgemark.pipeline.Pipeline``: detector + landmark model) over a
+    video source."""
+    predictor, scheme = pipeline.predictor, pipeline.scheme
     manifest = getattr(predictor, "manifest", {}) or {}
     label = f"{manifest.get('format', 'torch')} {manifest.get('precision', 'fp32')}"
     cap, live, fps, frame_count = open_source(source)
-    tracker = FaceTracker(detector, predictor.box_rule, scheme.interocular, options.detect_every)
+    tracker = FaceTracker(pipeline, options.detect_every)
     smoother = OneEuroFilter(options.min_cutoff, options.beta) if options.smooth else None
     monitor = DriveMonitor(scheme, options.drive) if options.mode == "drive" else None
     filters = FaceFilters(scheme) if options.mode == "filters" else None
@@ -81,7 +82,7 @@ def run_demo(predictor, source: str, options: DemoOptions, detector, on_frame=No
     log_file = open(log.partial, "w") if log else None
     writer, window = None, options.window
     stage_ms = {"detect": 0.0, "landmarks": 0.0, "total": 0.0}
-    summary = {"source": source, "model": label, "frames": 0, "unreadable_frames": 0, "detector_runs": 0, "frames_with_face": 0,
+    summary = {"source": source, "model": label, "detector": pipeline.detector.name, "frames": 0, "unreadable_frames": 0, "detector_runs": 0, "frames_with_face": 0,
                "events": 0, "yaw": [], "event_kinds": {}}
     failures, index, start, fps_ema, shape = 0, 0, time.perf_counter(), 0.0, None
     stage_sum, timed = {"detect": 0.0, "landmarks": 0.0, "total": 0.0}, 0
@@ -101,17 +102,9 @@ def run_demo(predictor, source: str, options: DemoOptions, detector, on_frame=No
                 failures, shape = 0, frame.shape
                 t = (time.perf_counter() - start) if live else index / fps
                 t0 = time.perf_counter()
-                box, detected = tracker.next_box(frame)
-                t1 = time.perf_counter()
-                points = predictor.predict(frame, box) if box is not None else None
-                if points is not None and not tracker.update(frame, points, box) and not detected:
-                    box, detected = tracker.next_box(frame)  # tracking lost: detect again on this frame
-                    points = predictor.predict(frame, box) if box is not None else None
-                    if points is not None and not tracker.update(frame, points, box):
-                        points = None
+                points, box, detected = tracker.step(frame)
                 t2 = time.perf_counter()
-                if points is not None and not _ok(frame, points, box, scheme):
-                    points = None
+                t1 = t0 + tracker.detect_ms / 1000  # detector time; the rest of the step is landmarks
                 summary["detector_runs"] += int(detected)
                 if points is None:
                     if smoother:
@@ -174,10 +167,6 @@ def run_demo(predictor, source: str, options: DemoOptions, detector, on_frame=No
     summary["stage_ms"] = {k: v / max(timed, 1) for k, v in stage_sum.items()}  # means over readable frames
     summary["wall_fps"] = index / (time.perf_counter() - start)
     return summary
-
-
-def _ok(frame, points: np.ndarray, box, scheme) -> bool:
-    return plausible(points, box, scheme.interocular) and textured(frame, box)
 
 
 def _status_lines(monitor, pose, scheme, mode) -> list:

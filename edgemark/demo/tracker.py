@@ -1,13 +1,15 @@
-"""Detect-then-track: the detector runs on the first frame, every ``detect_every``
-frames, and whenever tracking is lost; in between, the next box is derived from the
-last landmarks by the box rule stored in the model's manifest (the same rule the
-training set shows between boxes and landmarks)."""
+"""Detect, then track (MediaPipe's scheme): the detector finds the face on the first
+frame, every ``detect_every`` frames, and whenever tracking is lost; in between, each
+frame's crop (box and angle, upright) comes from the last frame's landmarks by the
+model's box rule (``Pipeline.next_roi``). A scheduled re-detection that finds nothing
+does not end the track while the tracked landmarks still look like a face: detectors
+miss turned heads, exactly when a driver looks away."""
 
 from __future__ import annotations
 
-import numpy as np
+import time
 
-from ..preprocess import box_from_landmarks
+import numpy as np
 
 
 def textured(frame: np.ndarray, box, min_std: float = 12.0) -> bool:
@@ -32,27 +34,57 @@ def plausible(points: np.ndarray, box, interocular: tuple[int, int]) -> bool:
 
 
 class FaceTracker:
-    def __init__(self, detector, box_rule: dict, interocular: tuple[int, int], detect_every: int = 10):
-        self.detector, self.box_rule, self.interocular = detector, box_rule, interocular
+    def __init__(self, pipeline, detect_every: int = 10):
+        self.pipeline = pipeline
         self.detect_every = max(1, detect_every)
-        self.box = None
+        self.roi = None  # (box, angle) for the next frame, from this frame's landmarks
         self.since_detect = 0
+        self.detect_ms = 0.0  # detector time on the last frame (0 when it did not run)
 
-    def next_box(self, frame) -> tuple[tuple | None, bool]:
-        """The box for this frame and whether the detector ran for it."""
-        if self.box is None or self.since_detect >= self.detect_every or not self.box_rule:
-            boxes = self.detector.detect(frame)
-            self.since_detect = 0
-            self.box = boxes[0] if boxes else None  # the detector decides whether a face is there
-            return self.box, True
-        self.since_detect += 1
-        return self.box, False
+    def step(self, frame: np.ndarray) -> tuple[np.ndarray | None, tuple | None, bool]:
+        """Landmarks of the tracked face on this frame (None: no face), the box they came
+        from, and whether the detector ran."""
+        self.detect_ms = 0.0
+        if self.roi is not None and self.since_detect < self.detect_every - 1:
+            self.since_detect += 1
+            points = self._follow(frame)
+            if points is not None:
+                return points, self.roi_box, False
+        return self._detect(frame)
 
-    def update(self, frame: np.ndarray, points: np.ndarray | None, box) -> bool:
-        """Feed this frame's landmarks; False (and a fresh detection next) when lost."""
-        if points is None or not plausible(points, box, self.interocular) or not textured(frame, box):
-            self.box = None
-            return False
-        if self.box_rule:
-            self.box = box_from_landmarks(points, self.box_rule)
-        return True
+    def _follow(self, frame):
+        box, angle = self.roi
+        points = self.pipeline.predictor.predict(frame, box, angle)
+        return self._keep(frame, points, box)
+
+    def _keep(self, frame, points, box):
+        """Keep a face whose landmarks look like one; set the next frame's crop from them."""
+        self.roi_box = box
+        if not (plausible(points, box, self.pipeline.scheme.interocular) and textured(frame, box)):
+            self.roi = None
+            return None
+        self.roi = self.pipeline.next_roi(points) if self.pipeline.box_rule else (box, 0.0)
+        return points
+
+    def _detect(self, frame):
+        t0 = time.perf_counter()
+        detections = self.pipeline.detector.detect(frame)
+        self.detect_ms = (time.perf_counter() - t0) * 1000
+        self.since_detect = 0
+        if detections:
+            detection = self._pick(detections)
+            face = self.pipeline.face(frame, detection)
+            points = self._keep(frame, face.landmarks, face.crop_box)
+            return points, face.crop_box, True
+        if self.roi is not None:  # a re-detection missed the face: keep following while it looks like one
+            points = self._follow(frame)
+            return points, (self.roi_box if points is not None else None), True
+        return None, None, True
+
+    def _pick(self, detections):
+        """The tracked face's detection (nearest to the current crop) or, with none, the largest."""
+        if self.roi is None:
+            return detections[0]
+        (l, t, r, b), _ = self.roi
+        cx, cy = (l + r) / 2, (t + b) / 2
+        return min(detections, key=lambda d: np.hypot((d.box[0] + d.box[2]) / 2 - cx, (d.box[1] + d.box[3]) / 2 - cy))

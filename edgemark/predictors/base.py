@@ -28,9 +28,15 @@ class Predictor:
         size = self.crop.size
         if crops.shape[1:] != (size, size, 3):
             raise ValueError(f"crops must be (N, {size}, {size}, 3), got {crops.shape}")
-        return np.asarray(self._run(normalise(crops, self.crop.mean, self.crop.std)), np.float32).reshape(len(crops), -1, 2)
+        return np.asarray(self._run(self._prepare(crops)), np.float32).reshape(len(crops), -1, 2)
 
-    def predict(self, image_bgr: np.ndarray, box: Box) -> np.ndarray:
-        """Landmarks (K, 2) in image pixels for one face; box = left, top, right, bottom."""
-        crop, m = crop_face(image_bgr, box, self.crop.size, self.crop.margin)
+    def _prepare(self, crops: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> the runtime's input; normalised float32 NCHW unless a runtime knows better."""
+        return normalise(crops, self.crop.mean, self.crop.std)
+
+    def predict(self, image_bgr: np.ndarray, box: Box, angle: float = 0.0) -> np.ndarray:
+        """Landmarks (K, 2) in image pixels for one face; box = left, top, right, bottom;
+        ``angle``: the crop turned by that many degrees about the box centre (an upright crop
+        of a rolled face, see ``preprocess.upright_box_from_landmarks``)."""
+        crop, m = crop_face(image_bgr, box, self.crop.size, self.crop.margin, angle)
         return normalised_to_image(self.predict_crops(crop)[0], m, self.crop.size)

@@ -1,6 +1,7 @@
 """The edge bundle: chosen artifacts with their manifests, a torch-free runner (a subset
-of this package, the same preprocessing and predictor code), an optional test subset
-for accuracy on the device, and ``bundle.json`` with the SHA-256 of every file."""
+of this package, the same preprocessing, predictor and pipeline code), the face
+detector's model file (pinned, verified), an optional test subset for accuracy on the
+device, and ``bundle.json`` with the SHA-256 of every file."""
 
 from __future__ import annotations
 
@@ -22,16 +23,19 @@ RUNNER_FILES = [
     "predictors/__init__.py", "predictors/base.py", "predictors/load.py", "predictors/onnx_predictor.py",
     "predictors/openvino_predictor.py", "predictors/tflite_predictor.py", "export/__init__.py", "export/manifest.py",
     "bench/__init__.py", "bench/timing.py", "bench/worker.py", "bench/run.py", "bench/gpu.py",
-    "demo/__init__.py", "demo/detector.py", "remote/__init__.py", "remote/bundle.py",
+    "pipeline.py", "detect/__init__.py", "detect/detection.py", "detect/model_files.py", "detect/blazeface.py",
+    "detect/haar.py", "detect/yunet.py", "remote/__init__.py", "remote/bundle.py",
     "schemes/cuhk5.yaml", "schemes/ibug68.yaml", "schemes/wflw98.yaml",
 ]
-BASE_REQUIREMENTS = ["numpy>=1.24", "opencv-python-headless>=4.9,<5", "psutil>=5.9"]
+# ai-edge-litert runs the BlazeFace face detector, whatever the landmark artifacts' runtime
+BASE_REQUIREMENTS = ["numpy>=1.24", "opencv-python-headless>=4.9,<5", "psutil>=5.9", "ai-edge-litert"]
+DETECTOR_FILES = ["face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite"]
 RUNTIME_REQUIREMENTS = {"onnx": ["onnxruntime"], "openvino": ["openvino"], "tflite": ["ai-edge-litert"]}
 LAUNCHER = """#!/bin/sh
 # edgemark edge runner: the bundle's code on the venv's Python (no torch needed)
 bundle=$(cd "$(dirname "$0")/.." && pwd)
 venv=${EDGEMARK_VENV:-$(cat "$bundle/venv.path" 2>/dev/null)}
-PYTHONPATH="$bundle/runner${PYTHONPATH:+:$PYTHONPATH}" exec "$venv/bin/python" -m edgemark.edge_cli "$@"
+EDGEMARK_MODELS="$bundle/models" PYTHONPATH="$bundle/runner${PYTHONPATH:+:$PYTHONPATH}" exec "$venv/bin/python" -m edgemark.edge_cli "$@"
 """
 
 
@@ -40,7 +44,7 @@ def requirements(formats) -> list[str]:
     for fmt in sorted(set(formats)):
         if fmt == "torch":
             raise EdgemarkError("the edge bundle takes ONNX, OpenVINO and TFLite artifacts; torch is not deployed")
-        reqs += RUNTIME_REQUIREMENTS[fmt]
+        reqs += [r for r in RUNTIME_REQUIREMENTS[fmt] if r not in reqs]
     return reqs
 
 
@@ -57,6 +61,11 @@ def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = N
         _, manifest = read_manifest(artifact)  # never ship a damaged export
         formats.append(manifest["format"])
         shutil.copytree(artifact, dest / "artifacts" / artifact.name, ignore=shutil.ignore_patterns("eval-*"))
+    from ..detect.model_files import model_path
+
+    (dest / "models").mkdir()
+    for name in DETECTOR_FILES:  # verified against the pinned hash on the way in
+        shutil.copy2(model_path(name), dest / "models" / name)
     if test_crops is not None:
         crops, mats, truth, label = test_crops
         np.savez(dest / "testset.npz", crops=crops, mats=mats, truth=truth, name=np.array(label))

@@ -1,0 +1,39 @@
+"""Face detection, one interface for every detector: ``detector.detect(image_bgr)`` ->
+``[Detection]`` (box, score, keypoints where the detector gives them; image pixels;
+every face, largest first), and ``detector.training_box_rule`` to map a detection to
+the box convention the landmark model was trained on (``detection.training_box``).
+
+Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-full``
+(full range, for faces far from the camera), ``yunet`` (needs its ONNX file) and
+``haar`` (OpenCV's cascade, no model file needed)."""
+
+from __future__ import annotations
+
+from ..errors import EdgemarkError
+from .detection import Detection, largest_first, training_box
+
+DETECTORS = ("blazeface", "blazeface-full", "yunet", "haar")
+DEFAULT_DETECTOR = "blazeface"
+
+
+def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_file=None):
+    """A face detector by name; ``model_file`` is required for yunet and optional for
+    blazeface (default: the pinned file from ``edgemark models fetch``)."""
+    if name in ("blazeface", "blazeface-full"):
+        from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
+
+        return BlazeFaceDetector(SHORT_RANGE if name == "blazeface" else FULL_RANGE, threads=threads, model_file=model_file)
+    if name == "yunet":
+        from .yunet import YuNetDetector
+
+        if model_file is None:
+            raise EdgemarkError("the yunet detector needs its model file (face_detection_yunet_2023mar.onnx from the OpenCV Zoo)")
+        return YuNetDetector(model_file)
+    if name == "haar":
+        from .haar import HaarDetector
+
+        return HaarDetector()
+    raise EdgemarkError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
+
+
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "largest_first", "load_detector", "training_box"]

@@ -1,0 +1,188 @@
+"""MediaPipe's BlazeFace face detectors (short range, full range) run under LiteRT and
+decoded here in numpy: letterbox the frame to a square, resize, scale to [-1, 1], run,
+decode the anchor-relative boxes and six keypoints, blend overlapping detections by
+score (MediaPipe's "weighted" non-maximum suppression).
+
+Anchors follow MediaPipe's SSD anchor calculator with fixed anchor size 1 and centres at
+((x + 0.5) / grid, (y + 0.5) / grid), row by row, anchor by anchor:
+- short range (128 px): strides 8 and 16; 2 anchors per cell on the 16x16 grid, 6 on the
+  8x8 grid (512 + 384 = 896);
+- full range (192 px): stride 4, 1 anchor per cell on the 48x48 grid (2,304).
+Keypoints, in order: the subject's right eye (image left), left eye, nose tip, mouth
+centre, right ear tragion, left ear tragion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..optional import require
+from .detection import Detection, largest_first
+from .model_files import model_path
+
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tragion", "left_ear_tragion")
+
+
+@dataclass(frozen=True)
+class BlazeFaceVariant:
+    name: str
+    model_file: str
+    size: int
+    grids: tuple[tuple[int, int], ...]  # (cells per side, anchors per cell)
+    score_threshold: float
+    # the CUHK training box from the eyes, nose and mouth centre (edgemark.preprocess.box_from_landmarks),
+    # medians over the CUHK training list: python -m edgemark.detect.measure
+    training_box_rule: dict
+
+
+# (3,000 random training faces, seed 0; the short-range model found all 3,000, the full-range
+# one 2,738: it is made for small, far faces and misses faces that fill the photo)
+SHORT_RANGE = BlazeFaceVariant("blazeface", "face_detection_short_range.tflite", 128, ((16, 2), (8, 6)), 0.5,
+                               {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": -0.0274, "dy": -0.0511, "side": 1.797})
+FULL_RANGE = BlazeFaceVariant("blazeface-full", "face_detection_full_range_sparse.tflite", 192, ((48, 1),), 0.6,
+                              {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": -0.0216, "dy": -0.0515, "side": 1.802})
+
+
+def anchors(grids) -> np.ndarray:
+    """(A, 2) anchor centres in [0, 1]."""
+    out = []
+    for cells, per_cell in grids:
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        out.append(np.repeat(centres, per_cell, axis=1).reshape(-1, 2))
+    return np.concatenate(out).astype(np.float32)
+
+
+class BlazeFaceDetector:
+    def __init__(self, variant: BlazeFaceVariant = SHORT_RANGE, threads: int | None = 1, score_threshold: float | None = None,
+                 iou_threshold: float = 0.3, model_file=None, zoom_below: float = 0.3, zoom_context: float = 3.0, candidate_threshold: float = 0.3,
+                 max_zoom: int = 4):
+        litert = require("ai_edge_litert.interpreter", "the BlazeFace face detector")
+        self.variant, self.name = variant, variant.name
+        self.model_file = model_file or model_path(variant.model_file)
+        self.interpreter = litert.Interpreter(model_path=str(self.model_file), num_threads=threads or None)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        outputs = self.interpreter.get_output_details()
+        # regressors (1, A, 16) and scores (1, A, 1): told apart by their last dimension
+        self.regressors = next(o["index"] for o in outputs if o["shape"][-1] == 16)
+        self.scores = next(o["index"] for o in outputs if o["shape"][-1] == 1)
+        self.anchors = anchors(variant.grids)
+        self.score_threshold = variant.score_threshold if score_threshold is None else score_threshold
+        self.iou_threshold = iou_threshold
+        self.zoom_below, self.zoom_context = zoom_below, zoom_context
+        self.candidate_threshold, self.max_zoom = candidate_threshold, max_zoom
+        self.training_box_rule = variant.training_box_rule
+        self.default_refine = 0  # its keypoint crop already matches the training boxes (benchmarks/pipeline_study.md)
+        self.description = f"BlazeFace {'short' if variant is SHORT_RANGE else 'full'}-range ({variant.size} px, LiteRT)"
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Every face in the frame, largest first, in image pixels. A face small in the
+        frame (under ``zoom_below`` of the detector's input) is detected again in a square
+        around it, zoomed so that it fills a third of the input: its keypoints are then as
+        good as those of a near face (the landmark crop is built from them). Small faces
+        are taken as candidates from ``candidate_threshold`` up and kept only when the
+        zoomed detection clears the score threshold (at most ``max_zoom`` of them)."""
+        if frame_bgr.ndim == 2:
+            frame_bgr = cv2.cvtColor(frame_bgr, cv2.COLOR_GRAY2BGR)
+        size = self.variant.size
+        scale = size / max(frame_bgr.shape[:2])
+        candidates = self._detect_view(*letterbox(frame_bgr, size), min(self.candidate_threshold, self.score_threshold))
+        out, zoomed = [], 0
+        for d in sorted(candidates, key=lambda d: -d.score):
+            if d.width * scale >= self.zoom_below * size:
+                if d.score >= self.score_threshold:
+                    out.append(d)
+            elif zoomed < self.max_zoom:
+                zoomed += 1
+                z = self._zoom(frame_bgr, d)
+                if z is not None:
+                    out.append(z)
+        return largest_first(out)
+
+    def _zoom(self, frame_bgr: np.ndarray, d: Detection) -> Detection | None:
+        size = self.variant.size
+        region = d.width * self.zoom_context
+        cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+        s = size / region
+        m = np.array([[s, 0, (size - 1) / 2 - s * cx], [0, s, (size - 1) / 2 - s * cy]])
+        view = cv2.warpAffine(frame_bgr, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        found = self._detect_view(view, m, self.score_threshold)
+        near = [z for z in found if z.box[0] <= cx <= z.box[2] and z.box[1] <= cy <= z.box[3]]
+        return max(near, key=lambda z: z.score) if near else None
+
+    def _detect_view(self, view: np.ndarray, m: np.ndarray, threshold: float) -> list[Detection]:
+        """Detections in ``view`` (the detector's BGR input, cut from the frame by ``m``: 2x3,
+        image pixels -> view pixels, pixel centres at integers), mapped back to image pixels."""
+        size = self.variant.size
+        tensor = cv2.cvtColor(view, cv2.COLOR_BGR2RGB).astype(np.float32) * (2.0 / 255.0) - 1.0
+        self.interpreter.set_tensor(self.input, tensor[None])
+        self.interpreter.invoke()
+        logits = self.interpreter.get_tensor(self.scores)[0, :, 0]
+        keep = np.flatnonzero(logits > np.log(threshold / (1 - threshold)))
+        if keep.size == 0:
+            return []
+        reg = self.interpreter.get_tensor(self.regressors)[0, keep]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -100, 100)))
+        anchor = self.anchors[keep]
+        centre = reg[:, 0:2] / size + anchor
+        half = reg[:, 2:4] / size / 2
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        points = reg[:, 4:16].reshape(-1, 6, 2) / size + anchor[:, None, :]
+        back = cv2.invertAffineTransform(m)
+        to_image = lambda uv: (uv * size - 0.5) @ back[:, :2].T + back[:, 2]  # noqa: E731  ([0, 1] input -> image pixels)
+        detections = []
+        for box, score, kp in _weighted_nms(boxes, scores, points, self.iou_threshold):
+            # box corners are edges: an edge at u maps like the pixel centre at u * size - 0.5
+            corners = to_image(box.reshape(2, 2))
+            detections.append(Detection(tuple(float(v) for v in corners.reshape(-1)), float(score),
+                                        to_image(kp).astype(np.float32), KEYPOINTS))
+        return detections
+
+
+def letterbox(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame scaled to fit a size x size square and centred on black, and the 2x3
+    image -> square matrix. Shrinking more than 2x goes bilinear to twice the size, then
+    area-averages by 2: a cheap anti-aliasing (0.12 ms for 640x480 -> 128 here, where a
+    plain area resize takes 0.29 ms and plain bilinear, which aliases, 0.03 ms) that finds
+    more small faces than plain bilinear."""
+    h, w = frame_bgr.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if scale < 0.5:
+        half = cv2.resize(frame_bgr, (nw * 2, nh * 2), interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(half, (nw, nh), interpolation=cv2.INTER_AREA)
+    else:
+        small = cv2.resize(frame_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    square = np.zeros((size, size, 3), np.uint8)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    square[py : py + nh, px : px + nw] = small
+    sx, sy = nw / w, nh / h  # edges map to edges: x_view + 0.5 = (x + 0.5) * sx + px
+    return square, np.array([[sx, 0, 0.5 * sx - 0.5 + px], [0, sy, 0.5 * sy - 0.5 + py]])
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    lt = np.maximum(box[:2], boxes[:, :2])
+    rb = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+
+def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, iou_threshold: float):
+    """MediaPipe's weighted NMS: each cluster of overlapping detections becomes one whose
+    box and keypoints are the score-weighted means and whose score is the cluster's best."""
+    order = np.argsort(-scores)
+    boxes, scores, points = boxes[order], scores[order], points[order]
+    alive = np.ones(len(scores), bool)
+    for i in range(len(scores)):
+        if not alive[i]:
+            continue
+        cluster = np.flatnonzero(alive & (_iou(boxes[i], boxes) > iou_threshold))
+        cluster = np.union1d(cluster, [i])
+        alive[cluster] = False
+        w = scores[cluster][:, None]
+        yield (boxes[cluster] * w).sum(0) / w.sum(), scores[i], (points[cluster] * w[:, :, None]).sum(0) / w.sum()
