@@ -109,3 +109,15 @@ def exported(trained_checkpoint, small_lists, tmp_path_factory):
                                     read_list(small_lists / "testImageList.txt"), read_list(small_lists / "trainImageList.txt"),
                                     calib_size=32)
     return out, reference, {r.name: r for r in results}
+
+
+@pytest.fixture(scope="session")
+def detector_models():
+    """The pinned face-detector files (edgemark models fetch; .ci/run and the README's install do it)."""
+    from edgemark.detect.model_files import model_path
+    from edgemark.errors import EdgemarkError
+
+    try:
+        return [model_path(name) for name in ("face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite")]
+    except EdgemarkError as e:
+        pytest.skip(f"face detector files not installed: run edgemark models fetch ({e})")

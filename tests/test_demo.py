@@ -2,8 +2,11 @@
 exported model; plus its parts (head pose, smoothing, detector boxes, eye closure)."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -20,6 +23,7 @@ from edgemark.demo.smoothing import OneEuroFilter
 from edgemark.scheme import load_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("detector_models")
 MODEL = ROOT / "exported" / "mobilenetv2_96" / "tflite-int8"
 
 
@@ -174,3 +178,57 @@ def test_eye_closure_only_with_eyelid_points():
     kinds = [e["kind"] for e in events]
     assert kinds == ["eyes_closed"] and events[0]["frame"] == 20  # closed from frame 10, for 1 s
     assert monitor.status["perclos"] > 0.5
+
+
+def test_a_missed_redetection_keeps_a_plausible_track(video):
+    """The detector misses a face (as it does on a turned head) at a scheduled re-detection:
+    the track goes on while its landmarks look like a face; a frame without one ends it."""
+    from edgemark.demo.tracker import FaceTracker
+
+    pipe = load_pipeline(MODEL)
+    tracker = FaceTracker(pipe, detect_every=3)
+    cap = cv2.VideoCapture(str(video))
+    frames = [cap.read()[1] for _ in range(12)]  # the frontal segment
+    points, _, detected = tracker.step(frames[0])
+    assert points is not None and detected
+    pipe.detector.score_threshold = pipe.detector.candidate_threshold = 0.99999  # from here on it finds nothing
+    assert pipe.detector.detect(frames[3]) == []
+    ran = 0
+    for frame in frames[1:]:
+        points, box, detected = tracker.step(frame)
+        ran += detected
+        assert points is not None and box is not None
+    assert ran >= 3  # re-detections ran and missed, and the face was kept
+    assert tracker.step(np.full_like(frames[0], 90))[0] is None
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xwininfo") is None,
+                    reason="needs Xvfb and xwininfo for a virtual display (apt-get install xvfb x11-utils; .ci/run does)")
+def test_demo_opens_a_window_on_a_desktop(video, tmp_path):
+    """After the README's install (opencv-python, with its GUI) a user with a display gets a
+    window without asking for one; here the display is a virtual X server."""
+    longer = tmp_path / "longer.avi"  # four passes of the clip: the window stays up a few seconds
+    cap, writer = cv2.VideoCapture(str(video)), cv2.VideoWriter(str(longer), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    frames = [f for ok, f in iter(cap.read, (False, None)) if ok]
+    for _ in range(4):
+        for f in frames:
+            writer.write(f)
+    writer.release()
+    display = f":{90 + os.getpid() % 100}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env = {**os.environ, "DISPLAY": display}
+        time.sleep(1.0)
+        demo = subprocess.Popen([sys.executable, "-m", "edgemark", "demo", "--model", str(MODEL), "--source", str(longer),
+                                 "--events", str(tmp_path / "events.jsonl")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = False
+        while demo.poll() is None and not seen:
+            tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
+            seen = "edgemark demo" in tree
+            time.sleep(0.05)
+        out, err = demo.communicate(timeout=120)
+        assert demo.returncode == 0, err
+        assert seen, "no demo window appeared on the display"
+        assert "no window" not in out
+    finally:
+        xvfb.kill()

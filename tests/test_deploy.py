@@ -14,7 +14,8 @@ import pytest
 from edgemark.errors import EdgemarkError
 from sshd import SSHD, LoopbackSshd
 
-pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="needs an OpenSSH server (apt-get install openssh-server; .ci/run does)")
+pytestmark = [pytest.mark.skipif(not Path(SSHD).exists(), reason="needs an OpenSSH server (apt-get install openssh-server; .ci/run does)"),
+              pytest.mark.usefixtures("detector_models")]
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
 
 
@@ -61,20 +62,41 @@ def test_deploy_copies_a_verified_bundle_and_a_venv_without_torch(deployed, sshd
     assert not list((device / "edgemark" / "bundles").glob(".incoming-*"))
 
 
-def test_predict_on_the_device_matches_the_host(deployed, sshd, small_lists, exported):
-    from edgemark import load_predictor
+def test_predict_on_the_device_runs_the_pipeline(deployed, sshd, small_lists, exported, tmp_path):
+    import cv2
+
+    from edgemark import load_pipeline
     from edgemark.data.lists import read_list
 
+    assert (deployed / "models" / "face_detection_short_range.tflite").is_file()  # the bundle carries the detector
     record = read_list(small_lists / "testImageList.txt").records[0]
-    box = ",".join(f"{v:.1f}" for v in record.box)
-    done = ssh(sshd, deployed / "bin" / "edgemark", "predict", "--model", deployed / "artifacts" / "onnx-int8", record.image_path,
-               "--box", box, "--out", deployed.parent / "drawn.png")
+    image = cv2.imread(str(record.image_path))
+    runner = deployed / "bin" / "edgemark"
+    # the detector on the device: every face, with the same landmarks as the host's pipeline
+    done = ssh(sshd, runner, "predict", "--model", deployed / "artifacts" / "onnx-int8", record.image_path,
+               "--out", deployed.parent / "drawn.png")
     assert done.returncode == 0, done.stderr
-    remote = np.array(list(json.loads(done.stdout)["landmarks"].values()))
-    local = load_predictor(exported[0] / "onnx-int8").predict(__import__("cv2").imread(str(record.image_path)),
-                                                                tuple(float(v) for v in box.split(",")))
-    np.testing.assert_allclose(remote, local, atol=0.02)
+    remote = json.loads(done.stdout)
+    assert remote["detector"] == "blazeface" and remote["faces"]
+    local = load_pipeline(exported[0] / "onnx-int8")(image)
+    assert len(remote["faces"]) == len(local)
+    l, t, r, b = remote["faces"][0]["box"]
+    cx, cy = record.landmarks.mean(axis=0)
+    assert l < cx < r and t < cy < b  # the face found is the labelled one
+    np.testing.assert_allclose(np.array(list(remote["faces"][0]["landmarks"].values())), local[0].landmarks, atol=0.02)
     assert (deployed.parent / "drawn.png").stat().st_size > 0
+    # a given box: no detector, refinement still applies
+    box = ",".join(f"{v:.1f}" for v in record.box)
+    done = ssh(sshd, runner, "predict", "--model", deployed / "artifacts" / "onnx-int8", record.image_path, "--box", box)
+    assert done.returncode == 0, done.stderr
+    given = load_pipeline(exported[0] / "onnx-int8", detector=None)(image, tuple(float(v) for v in box.split(",")))
+    np.testing.assert_allclose(np.array(list(json.loads(done.stdout)["faces"][0]["landmarks"].values())), given[0].landmarks,
+                               atol=0.02)
+    # no face: nothing made up, exit status 1
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((480, 640, 3), 128, np.uint8))
+    done = ssh(sshd, runner, "predict", "--model", deployed / "artifacts" / "onnx-int8", blank)
+    assert done.returncode == 1 and json.loads(done.stdout)["faces"] == [] and "no face found" in done.stderr
 
 
 def test_remote_bench_brings_results_back(deployed, sshd, device, exported, small_lists, tmp_path):
