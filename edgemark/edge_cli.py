@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     b.add_argument("--min-runs", type=int, default=200)
     b.add_argument("--min-seconds", type=float, default=2.0)
     b.add_argument("--command", dest="bench_command", default="", help="the host command, recorded in the results")
+    b.add_argument("--detector", default="blazeface", help="pipeline rows for these detectors (comma list; empty: none)")
     v = sub.add_parser("verify", help="check every file of a bundle against its hashes")
     v.add_argument("bundle")
     sub.add_parser("info", help="device facts as JSON")
@@ -68,12 +69,14 @@ def main(argv=None) -> int:
             from .bench.run import run_bench
 
             bundle = Path(args.bundle)
-            test_crops = None
+            test_crops, frame = None, None
             if (bundle / "testset.npz").exists():
                 data = np.load(bundle / "testset.npz")
                 test_crops = (data["crops"], data["mats"], data["truth"], str(data["name"]))
+                frame = data["frame"] if "frame" in data else None
             run_bench(bundle / "artifacts", "cpu", _ints(args.threads), _ints(args.batch), Path(args.out), test_crops=test_crops,
-                      warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds, command=args.bench_command)
+                      warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds, command=args.bench_command,
+                      frame=frame, detectors=[d for d in args.detector.split(",") if d] if frame is not None else [])
             print(json.dumps({"results": str(Path(args.out) / "results.json")}))
     except EdgemarkError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -111,6 +111,10 @@ def test_remote_bench_brings_results_back(deployed, sshd, device, exported, smal
     assert results["throttle_before"] and results["throttle_after"]
     (row,) = results["rows"]
     assert row["artifact"] == "onnx-int8" and 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+    # the pipeline on the device: the bundled detector alone, and with the artifact, per 640x480 frame
+    pipeline = {(r["detector"], r["artifact"]): r for r in results["pipeline_rows"]}
+    assert set(pipeline) == {("blazeface", None), ("blazeface", "onnx-int8")}
+    assert all(r["faces_found"] == 1 and r["p50_ms"] > 0 for r in pipeline.values())
     # accuracy measured on the device on the shipped subset equals the host's on the same faces
     from edgemark import load_predictor
     from edgemark.data.lists import read_list

@@ -115,9 +115,11 @@ def _bench_ssh(model, device, target, precision, threads, batch, data, out, warm
     artifacts = [a for a in find_artifacts(model, choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision"))
                  if a.name != "torch-fp32"]
     crops = load_test_crops(data, artifacts[0], accuracy_faces or 200)
+    frame = load_bench_frame(data) if crops is not None else None
     command = "edgemark " + shlex.join(sys.argv[1:])
     with console.status("deploying") as status:
-        deployed = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m))
+        deployed = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m),
+                              frame=frame)
         status.update(f"benchmarking on {ssh.host}")
         results = remote_bench(ssh, deployed["bundle"], int_list(threads, "--threads"), int_list(batch, "--batch"), warmup,
                                min_runs, min_seconds, command)
@@ -131,6 +133,9 @@ def _bench_ssh(model, device, target, precision, threads, batch, data, out, warm
         nme = f"{r['nme'] * 100:.2f}%" if r.get("nme") is not None else "n/a"
         console.print(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
                       f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}")
+    for r in results.get("pipeline_rows", []):
+        console.print(f"  pipeline {r['detector']} + {r['artifact'] or '(detector alone)'} threads={r['threads']}: "
+                      f"p50 {r['p50_ms']:.3f} ms per {r['frame']} frame, {r['faces_found']} face(s)")
     console.print("wrote " + ", ".join(str(p) for p in written))
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import EdgemarkError
 from .common import (DEFAULT_MODEL, DataOption, DetectorModelOption, DetectorOption, RefineOption, app, bundle_name, choices,
-                     console, err_console, load_test_crops, ssh_target)
+                     console, err_console, load_bench_frame, load_test_crops, ssh_target)
 
 
 @app.command()
@@ -37,8 +37,10 @@ def deploy(
     if not artifacts:
         raise EdgemarkError(f"{model}: no ONNX/OpenVINO/TFLite artifact matches --target {target} --precision {precision}")
     crops = load_test_crops(data, artifacts[0], test_faces) if test_faces else None
+    frame = load_bench_frame(data) if crops is not None else None
     with console.status("deploying") as status:
-        result = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m))
+        result = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m),
+                            frame=frame)
     console.print(f"deployed {', '.join(result['artifacts'])} to {result['host']}:{result['bundle']} "
                   f"(device: {result['device_machine']}, Python {result['device_python']}; venv {result['venv']} with "
                   f"{', '.join(result['requirements'])}); hashes verified on the device")

@@ -30,6 +30,11 @@ RUNNER_FILES = [
 # ai-edge-litert runs the BlazeFace face detector, whatever the landmark artifacts' runtime
 BASE_REQUIREMENTS = ["numpy>=1.24", "opencv-python-headless>=4.9,<5", "psutil>=5.9", "ai-edge-litert"]
 DETECTOR_FILES = ["face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite"]
+MODELS_NOTICE = """The face detector models in this folder are MediaPipe's BlazeFace short-range and
+full-range models, Copyright The MediaPipe Authors, licensed under the Apache License,
+Version 2.0 (https://www.apache.org/licenses/LICENSE-2.0), taken unmodified from the
+mediapipe 0.10.21 wheel on PyPI (mediapipe/modules/face_detection/).
+"""
 RUNTIME_REQUIREMENTS = {"onnx": ["onnxruntime"], "openvino": ["openvino"], "tflite": ["ai-edge-litert"]}
 LAUNCHER = """#!/bin/sh
 # edgemark edge runner: the bundle's code on the venv's Python (no torch needed)
@@ -48,7 +53,7 @@ def requirements(formats) -> list[str]:
     return reqs
 
 
-def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = None, name: str = "") -> dict:
+def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = None, name: str = "", frame=None) -> dict:
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
@@ -66,9 +71,11 @@ def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = N
     (dest / "models").mkdir()
     for name in DETECTOR_FILES:  # verified against the pinned hash on the way in
         shutil.copy2(model_path(name), dest / "models" / name)
+    (dest / "models" / "NOTICE").write_text(MODELS_NOTICE)
     if test_crops is not None:
         crops, mats, truth, label = test_crops
-        np.savez(dest / "testset.npz", crops=crops, mats=mats, truth=truth, name=np.array(label))
+        extra = {"frame": frame} if frame is not None else {}
+        np.savez(dest / "testset.npz", crops=crops, mats=mats, truth=truth, name=np.array(label), **extra)
     (dest / "bin").mkdir()
     (dest / "bin" / "edgemark").write_text(LAUNCHER)
     (dest / "bin" / "edgemark").chmod(0o755)

@@ -52,7 +52,9 @@ def stream_tar(target: SshTarget, local: Path, remote: str, chunk: int = 1 << 16
 
 
 def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str = "edgemark", python: str = "python3",
-           test_crops: tuple | None = None, on_step=None, on_bytes=None) -> dict:
+           test_crops: tuple | None = None, on_step=None, on_bytes=None, frame=None) -> dict:
+    """Build the bundle (``frame``: a 640x480 frame with a face for the pipeline rows of a
+    device benchmark), copy it, set up the venv, verify, publish."""
     step = on_step or (lambda message: None)
     remote_dir = remote_dir.rstrip("/")
     bundles, venv = f"{remote_dir}/bundles", f"{remote_dir}/venv"
@@ -60,7 +62,7 @@ def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str 
     with tempfile.TemporaryDirectory(prefix="edgemark-bundle-") as tmp:
         step("building the bundle")
         local = Path(tmp) / name
-        info = build_bundle(artifacts, local, test_crops, name)
+        info = build_bundle(artifacts, local, test_crops, name, frame=frame)
         step(f"checking {target.host}")
         facts = json.loads(target.run([python, "-c", "import json, platform; print(json.dumps({'python': platform.python_version(), "
                                        "'machine': platform.machine()}))"], what=f"running {python} on the device", timeout=60))
@@ -70,7 +72,8 @@ def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str 
     target.run(["sh", "-c", 'test -x "$1/bin/python" || "$2" -m venv "$1"', "sh", venv, python], what="creating the venv", timeout=300)
     target.run([f"{venv}/bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *info["requirements"]],
                what="pip install " + " ".join(info["requirements"]), timeout=1800)
-    target.run(["sh", "-c", 'cd "$1" && pwd > "$2/venv.path"', "sh", venv, incoming], what="recording the venv path")
+    # a subshell: after a bare cd, a relative $2 (the default remote dir) would no longer resolve
+    target.run(["sh", "-c", '(cd "$1" && pwd) > "$2/venv.path"', "sh", venv, incoming], what="recording the venv path")
     step("verifying hashes on the device")
     target.run(["env", f"PYTHONPATH={incoming}/runner", f"{venv}/bin/python", "-m", "edgemark.edge_cli", "verify", incoming],
                what="verifying the bundle", timeout=300)
