@@ -25,7 +25,7 @@ from .images import read_image
 from .lists import FaceList
 
 CONTEXT = 2.0
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: crops area-reduced over whole k x k blocks (preprocess._area_reduce)
 
 
 def default_cache_dir() -> Path:
