@@ -128,3 +128,10 @@ def test_robustness_sweep(exported, small_lists, tmp_path):
     assert result["shift"]["0.25"] != result["shift"]["0.0"]
     for kind in ("shift", "scale", "rotation"):
         assert cv2.imread(str(out / f"robustness_{kind}.png")) is not None
+
+
+def test_version():
+    from edgemark import __version__
+
+    done = edgemark("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"edgemark {__version__}"

@@ -232,3 +232,37 @@ def test_demo_opens_a_window_on_a_desktop(video, tmp_path):
         assert "no window" not in out
     finally:
         xvfb.kill()
+
+
+def test_a_recorded_clip_gives_the_same_events_by_path_file_url_and_http(video, tmp_path):
+    """A clip is timed by its frame rate however it is reached; only a camera or a stream
+    without a length is timed by the wall clock (the demo runs faster than real time, so
+    wall-clock timing would move every event)."""
+    import functools
+    import http.server
+    import threading
+
+    clip = tmp_path / "clip.avi"  # the clip without its damaged frame (a network stream stops there)
+    cap, writer = cv2.VideoCapture(str(video)), cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for _ in range(60):
+        ok, frame = cap.read()
+        writer.write(frame)
+    writer.release()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        runs = {}
+        for name, source in [("path", str(clip)), ("file", clip.as_uri()), ("http", f"http://127.0.0.1:{server.server_address[1]}/clip.avi")]:
+            events = tmp_path / f"{name}.jsonl"
+            summary = run_demo(load_pipeline(MODEL), source, DemoOptions(events=events))
+            assert summary["frames"] == 60, name
+            runs[name] = [(e["frame"], e["kind"], e["time"]) for e in map(json.loads, events.read_text().splitlines())]
+    finally:
+        server.shutdown()
+    assert any(kind == "distraction" for _, kind, _ in runs["path"])
+    assert runs["file"] == runs["path"] and runs["http"] == runs["path"]
+
+
+class _QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass

@@ -155,3 +155,78 @@ def test_int8_without_data_and_missing_extra_are_clear(trained_checkpoint, tmp_p
         str(trained_checkpoint), str(tmp_path / "y"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={"EDGEMARK_DATA": "", "PATH": ""})
     assert done.returncode == 2 and "pip install 'edgemark[tflite]'" in done.stderr, done.stderr
+
+
+def test_one_export_folder_holds_one_checkpoint(exported, trained_checkpoint, tmp_path):
+    """Re-exporting another checkpoint into a folder would mix two models in one table
+    (drops, 'fastest at equal accuracy'): refused, or the old artifacts removed with --replace."""
+    import torch
+
+    from edgemark.checkpoint import load_checkpoint, save_checkpoint
+    from edgemark.export.report import write_export_readme
+
+    out = tmp_path / "mixed"
+    shutil.copytree(exported[0], out)
+    state = load_checkpoint(trained_checkpoint)
+    with torch.no_grad():
+        state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, state)
+    with pytest.raises(EdgemarkError, match="another checkpoint"):
+        export_all(other, out, ["onnx"], ["fp32"], None, None)
+    assert read_manifest(out / "onnx-int8")[1]["source_checkpoint"]["sha256"] == read_manifest(out / "onnx-fp32")[1]["source_checkpoint"]["sha256"]
+    # a folder mixed by hand is named as such by the table writer
+    mixed = tmp_path / "by_hand"
+    mixed.mkdir()
+    shutil.copytree(exported[0] / "onnx-fp32", mixed / "onnx-fp32")
+    export_all(other, tmp_path / "other_out", ["onnx"], ["fp32"], None, None)
+    shutil.copytree(tmp_path / "other_out" / "onnx-fp32", mixed / "onnx-fp16")
+    with pytest.raises(EdgemarkError, match="different checkpoints"):
+        write_export_readme(mixed, "cmd", "env")
+    # --replace: the other checkpoint's artifacts go, the new ones stay alone
+    done = subprocess.run([sys.executable, "-m", "edgemark", "export", "--checkpoint", other, "--target", "onnx", "--precision",
+                           "fp32", "--out", out, "--replace"], capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "EDGEMARK_DATA": ""})
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir() if (p / "manifest.json").exists()) == ["onnx-fp32", "torch-fp32"]
+
+
+def test_export_files_are_readable_by_others(exported, tmp_path):
+    """Atomic writes go through mkstemp (mode 0600): the files of an export must get the
+    usual mode, so that a service or another account can read manifest.json and model.pt."""
+    import os
+    import stat
+
+    from edgemark.io import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "a.json", {"x": 1})
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+    for name in ("manifest.json", "model.pt"):
+        mode = stat.S_IMODE((exported[0] / "torch-fp32" / name).stat().st_mode)
+        assert mode & 0o044 == 0o044, (name, oct(mode))
+
+
+def test_export_as_typed_uses_the_shipped_model_and_a_new_folder(tmp_path):
+    """`edgemark export --target tflite` as the project introduces it (only --precision and
+    --out added, to keep it short and out of the repository): the shipped model, said so."""
+    import os
+    from pathlib import Path
+
+    pytest.importorskip("litert_torch", reason=TFLITE_EXTRA)
+    root = Path(__file__).resolve().parents[1]
+    shipped = sorted(p.stat().st_mtime_ns for p in (root / "exported").rglob("*"))
+    env = {k: v for k, v in os.environ.items() if k != "EDGEMARK_DATA"}
+    done = subprocess.run([sys.executable, "-m", "edgemark", "export", "--target", "tflite", "--precision", "fp32",
+                           "--out", tmp_path / "e"], capture_output=True, text=True, timeout=900, cwd=root, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "exported/mobilenetv2_96/torch-fp32/model.pt" in done.stdout.replace("\n", "")
+    assert (tmp_path / "e" / "tflite-fp32" / "manifest.json").exists()
+    assert sorted(p.stat().st_mtime_ns for p in (root / "exported").rglob("*")) == shipped  # the shipped folder untouched
+    # without --out the default is a new folder under runs/, never exported/
+    from edgemark.cli.export import default_out
+
+    assert default_out(root / "exported/mobilenetv2_96/torch-fp32/model.pt") == Path("runs/export/mobilenetv2_96")
+    assert default_out(Path("runs/mnv2/best.pt")) == Path("runs/export/mnv2")

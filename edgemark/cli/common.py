@@ -21,6 +21,19 @@ app.add_typer(data_app, name="data")
 bench_app = typer.Typer(help="Benchmark exported artifacts: latency, memory, size, accuracy drop.")
 app.add_typer(bench_app, name="bench")
 console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"edgemark {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")):
+    """Train, evaluate and ship facial landmark models to edge devices."""
 err_console = Console(stderr=True, soft_wrap=True)
 
 

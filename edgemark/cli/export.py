@@ -14,12 +14,24 @@ from ..errors import EdgemarkError
 from .common import DataOption, app, choices, console, resolve_data
 
 
+SHIPPED_CHECKPOINT = Path("exported/mobilenetv2_96/torch-fp32/model.pt")
+
+
+def default_out(checkpoint: Path) -> Path:
+    """runs/export/NAME: the model's folder name (exported/NAME/torch-fp32/model.pt, runs/NAME/best.pt)."""
+    parts = Path(checkpoint).resolve().parts
+    name = parts[-3] if len(parts) >= 3 and parts[-2] == "torch-fp32" else parts[-2] if len(parts) >= 2 else "model"
+    return Path("runs") / "export" / name
+
+
 @app.command()
 def export(
-    checkpoint: Path = typer.Option(..., help="Trained checkpoint (.pt)."),
+    checkpoint: Optional[Path] = typer.Option(None, help=f"Trained checkpoint (.pt); default: the shipped model's {SHIPPED_CHECKPOINT}."),
     target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
-    out: Path = typer.Option(..., help="Export folder: one sub-folder per TARGET-PRECISION, plus torch-fp32 and README.md."),
+    out: Optional[Path] = typer.Option(None, help="Export folder: one sub-folder per TARGET-PRECISION, plus torch-fp32 and README.md "
+                                       "(default: runs/export/NAME, never the shipped exported/ folder)."),
+    replace: bool = typer.Option(False, "--replace", help="Delete artifacts of another checkpoint found in --out first."),
     data: Optional[Path] = DataOption,
     calib_size: int = typer.Option(200, help="Calibration faces for int8, drawn from the training list."),
     calib_seed: int = typer.Option(0, help="Seed of the calibration draw."),
@@ -34,14 +46,23 @@ def export(
     from ..export.pipeline import PRECISIONS, TARGETS, export_all
     from ..export.report import write_export_readme
 
+    if checkpoint is None:
+        if not SHIPPED_CHECKPOINT.is_file():
+            raise EdgemarkError(f"pass --checkpoint CKPT (the shipped {SHIPPED_CHECKPOINT} is not here: run from the repository root)")
+        checkpoint = SHIPPED_CHECKPOINT
+    out = out or default_out(checkpoint)
+    console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     targets = choices(target, TARGETS, "--target")
     precisions = choices(precision, PRECISIONS, "--precision")
     test_faces = train_faces = None
     try:
         data_dir = resolve_data(data)
     except EdgemarkError as e:
-        if "int8" in precisions:
+        if "int8" in precisions and precision != "all":
             raise
+        if "int8" in precisions:
+            precisions = [p for p in precisions if p != "int8"]
+            console.print("[yellow]no int8:[/] it needs calibration faces from the training list (--data or EDGEMARK_DATA)")
         console.print(f"[yellow]no accuracy check:[/] {escape(str(e))}")
         data_dir = None
     if data_dir is not None:
@@ -59,7 +80,7 @@ def export(
             bar.refresh()
 
         reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
-                                        on_step=step)
+                                        on_step=step, replace=replace)
     command = "edgemark " + shlex.join(sys.argv[1:])
     write_export_readme(out, command, machine_line())
     table = Table(title=f"{checkpoint} -> {out}")

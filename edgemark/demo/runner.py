@@ -40,7 +40,15 @@ class DemoOptions:
 
 
 def open_source(source: str):
-    """(capture, is_live, fps, frame_count) for a webcam index, a file or a stream URL."""
+    """(capture, is_live, fps, frame_count) for a webcam index, a file or a stream URL.
+
+    Live (timed by the wall clock) means a camera, or a stream that states no length
+    (RTSP, a live HTTP stream); a recorded clip is timed by its own frame rate wherever it
+    comes from (a path, file://, or a URL to a file), so it gives the same events."""
+    if source.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        source = unquote(urlparse(source).path)
     is_index = source.isdigit()
     if not is_index and "://" not in source and not Path(source).exists():
         raise EdgemarkError(f"{source}: video file not found")
@@ -49,7 +57,8 @@ def open_source(source: str):
         raise EdgemarkError(f"{source}: cannot open this video source (not a video OpenCV can decode, or no such camera)")
     fps = cap.get(cv2.CAP_PROP_FPS)
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not is_index else -1
-    return cap, is_index or "://" in source, (fps if fps and fps > 0 else 30.0), count
+    live = is_index or count <= 0
+    return cap, live, (fps if fps and fps > 0 else 30.0), count
 
 
 class _PartialFile:

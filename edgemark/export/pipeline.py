@@ -23,7 +23,7 @@ from ..evaluate import crop_list, evaluate
 from ..io import output_to_log
 from ..predictors.load import load_predictor
 from .calibration import calibration_crops
-from .manifest import library_versions, write_manifest
+from .manifest import library_versions, read_manifest, write_manifest
 from .onnx import export_onnx
 from .openvino import export_openvino
 from .tflite import export_tflite
@@ -83,11 +83,37 @@ def export_torch(checkpoint: Path, state: dict, out: Path) -> Path:
     return out / "torch-fp32"
 
 
+def foreign_artifacts(out: Path, sha256: str) -> list[tuple[Path, dict]]:
+    """Artifact folders in ``out`` exported from another checkpoint than the one with ``sha256``."""
+    found = []
+    for manifest_path in sorted(Path(out).glob("*/manifest.json")):
+        if manifest_path.parent.name.startswith("."):
+            continue
+        try:
+            _, m = read_manifest(manifest_path, verify=False)
+        except EdgemarkError:
+            continue  # a damaged artifact is replaced anyway
+        if (m.get("source_checkpoint") or {}).get("sha256") != sha256:
+            found.append((manifest_path.parent, m.get("source_checkpoint") or {}))
+    return found
+
+
 def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
-               calib_size: int = 200, calib_seed: int = 0, on_step=None) -> tuple[dict | None, list[ExportResult]]:
-    """Export every (target, precision); returns the torch reference accuracy and one result per artifact."""
+               calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False) -> tuple[dict | None, list[ExportResult]]:
+    """Export every (target, precision); returns the torch reference accuracy and one result per artifact.
+    An export folder holds one checkpoint's artifacts: artifacts of another checkpoint in
+    ``out`` are an error, or deleted first with ``replace``."""
     checkpoint, out = Path(checkpoint), Path(out)
     state = load_checkpoint(checkpoint)
+    others = foreign_artifacts(out, file_sha256(checkpoint))
+    if others and not replace:
+        names = ", ".join(p.name for p, _ in others[:4]) + (", ..." if len(others) > 4 else "")
+        source = others[0][1]
+        raise EdgemarkError(f"{out}: holds artifacts exported from another checkpoint ({names}: from {source.get('file', '?')}, "
+                            f"SHA-256 {str(source.get('sha256', '?'))[:12]}...); mixing them would compare two models as one. "
+                            "Export into a new folder, or pass --replace to delete those artifacts first")
+    for folder, _ in others:
+        shutil.rmtree(folder)
     out.mkdir(parents=True, exist_ok=True)
     on_step = on_step or (lambda message, done, total: None)
     total = 1 + len(targets) * len(precisions)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import EdgemarkError
 from ..io import write_text_atomic
 from .manifest import MANIFEST_NAME, read_manifest
 
@@ -12,16 +13,22 @@ ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3}
 
 
 def artifact_rows(folder: Path) -> list[dict]:
-    rows = []
+    """One row per artifact; artifacts of different checkpoints in one folder are an error
+    (their drops and comparisons would be across two models)."""
+    rows, sources = [], {}
     for manifest_path in sorted(Path(folder).glob(f"*/{MANIFEST_NAME}")):
         if manifest_path.parent.name.startswith("."):
             continue
         _, m = read_manifest(manifest_path)
+        sources.setdefault((m.get("source_checkpoint") or {}).get("sha256"), []).append(manifest_path.parent.name)
         acc = m.get("accuracy") or {}
         rows.append({"artifact": manifest_path.parent.name, "format": m["format"], "precision": m["precision"],
                      "bytes": sum(f["bytes"] for f in m["files"].values()), "nme": acc.get("nme"), "failure_rate": acc.get("failure_rate"),
                      "auc": acc.get("auc"), "drop_pp": acc.get("nme_drop_pp"),
                      "max_abs_diff": (m.get("parity") or {}).get("max_abs_diff_vs_torch"), "input_dtype": m["input"]["dtype"]})
+    if len(sources) > 1:
+        groups = "; ".join(f"{', '.join(names)} from {str(sha)[:12]}..." for sha, names in sources.items())
+        raise EdgemarkError(f"{folder}: artifacts of different checkpoints ({groups}); export each model into its own folder")
     return sorted(rows, key=lambda r: (ORDER.get(r["format"], 9), ["fp32", "fp16", "int8"].index(r["precision"])))
 
 
