@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from .. import __version__
 from ..errors import EdgemarkError
 from ..io import file_sha256, write_json_atomic
@@ -49,6 +51,49 @@ def write_manifest(folder: Path, manifest: dict) -> dict:
     return manifest
 
 
+def check_fields(manifest: dict, where) -> None:
+    """The fields every loader reads, with their types: a wrong one is an error naming the
+    manifest, never a KeyError or TypeError later. Listed files stay inside the folder."""
+    def bad(what: str) -> EdgemarkError:
+        return EdgemarkError(f"{where}: {what}")
+
+    if manifest["format"] not in FORMATS or manifest["precision"] not in PRECISIONS:
+        raise bad(f"unknown format/precision {manifest['format']!r}/{manifest['precision']!r}")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not files:
+        raise bad("'files' must map file names to their SHA-256 and size")
+    for name, info in files.items():
+        parts = Path(name).parts
+        if not name or Path(name).is_absolute() or ".." in parts or "\\" in name or "\0" in name:
+            raise bad(f"file name {name!r} is not a plain path inside the artifact folder")
+        if (not isinstance(info, dict) or not isinstance(info.get("sha256"), str) or len(info["sha256"]) != 64
+                or not isinstance(info.get("bytes"), int) or isinstance(info.get("bytes"), bool) or info["bytes"] < 0):
+            raise bad(f"file {name!r}: needs a 64-digit 'sha256' and a non-negative integer 'bytes'")
+    if not isinstance(manifest["model_file"], str) or manifest["model_file"] not in files:
+        raise bad(f"model_file {manifest['model_file']!r} is not among the hashed files")
+    shape = manifest["input"].get("shape") if isinstance(manifest["input"], dict) else None
+    if not (isinstance(shape, list) and len(shape) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)):
+        raise bad("'input' needs a 'shape' of four integers")
+    if not isinstance(manifest["output"], dict):
+        raise bad("'output' must be an object")
+    from ..preprocess import CropSpec
+    from ..scheme import LandmarkScheme
+
+    try:
+        crop = CropSpec.from_dict(manifest["crop"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise bad("'crop' needs size, margin, mean and std (three values each)") from None
+    if not (8 <= crop.size <= 4096 and 0 <= crop.margin < 10 and len(crop.mean) == 3 and len(crop.std) == 3
+            and all(s > 0 for s in crop.std) and all(map(np.isfinite, (*crop.mean, *crop.std, crop.margin)))):
+        raise bad(f"'crop' values out of range: {manifest['crop']!r}")
+    if not isinstance(manifest["scheme"], dict):
+        raise bad("'scheme' must be an object")
+    LandmarkScheme.from_dict(manifest["scheme"])  # its own EdgemarkError
+    rule = manifest.get("box_rule")
+    if rule is not None and not (isinstance(rule, dict) and all(isinstance(rule.get(k), (int, float)) for k in ("dx", "dy", "side"))):
+        raise bad("'box_rule' needs numbers dx, dy and side")
+
+
 def read_manifest(path, verify: bool = True) -> tuple[Path, dict]:
     """(artifact folder, manifest) for a folder or its manifest.json; checks hashes."""
     path = Path(path)
@@ -67,10 +112,7 @@ def read_manifest(path, verify: bool = True) -> tuple[Path, dict]:
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:
         raise EdgemarkError(f"{manifest_path}: missing fields {', '.join(missing)}")
-    if manifest["format"] not in FORMATS or manifest["precision"] not in PRECISIONS:
-        raise EdgemarkError(f"{manifest_path}: unknown format/precision {manifest['format']}/{manifest['precision']}")
-    if manifest["model_file"] not in manifest["files"]:
-        raise EdgemarkError(f"{manifest_path}: model_file {manifest['model_file']} is not among the hashed files")
+    check_fields(manifest, manifest_path)
     if verify:
         for name, info in manifest["files"].items():
             file = folder / name
