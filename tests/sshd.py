@@ -1,5 +1,5 @@
 """A real OpenSSH server on loopback for the device tests: generated host and user keys,
-a free port, an ssh_config with a host alias, and a known_hosts file."""
+a free port, an ssh_config with a host alias, a known_hosts file, and SFTP (for scp)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ class LoopbackSshd:
         (folder / "sshd_config").write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\nPidFile {folder / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n")
+            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            "Subsystem sftp internal-sftp\n")  # scp (SFTP since OpenSSH 9) works as on a Pi
         host_pub = Path(f"{self.host_key}.pub").read_text().split()
         (folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub[0]} {host_pub[1]}\n")
         (folder / "empty_known_hosts").write_text("")

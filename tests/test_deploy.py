@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,60 @@ def test_remote_bench_brings_results_back(deployed, sshd, device, exported, smal
     assert done.returncode == 0, done.stderr
     done = edgemark("bench", "compare", local, out)
     assert done.returncode == 0 and "onnx-int8" in done.stdout
+
+
+@pytest.fixture
+def home_bundle(sshd, exported, tmp_path):
+    """An export folder with a name of its own (its bundle lands in the login user's real
+    ~/edgemark/bundles/NAME) and, afterwards, that bundle removed: ~/edgemark itself and its
+    venv only when this test created them and no other bundle is there."""
+    model = tmp_path / f"readme-{uuid.uuid4().hex[:8]}"
+    model.mkdir()
+    shutil.copytree(exported[0] / "onnx-int8", model / "onnx-int8")
+    login = ssh(sshd, "pwd")
+    assert login.returncode == 0, login.stderr
+    remote = Path(login.stdout.strip()) / "edgemark"
+    existed = remote.exists()
+    yield model, remote
+    bundles = remote / "bundles"
+    for leftover in (model.name, f".incoming-{model.name}", f"{model.name}.old"):
+        shutil.rmtree(bundles / leftover, ignore_errors=True)
+    if not existed and not (bundles.is_dir() and any(bundles.iterdir())):
+        shutil.rmtree(remote, ignore_errors=True)
+
+
+def test_readme_deploy_bench_predict_with_an_alias_and_the_default_remote_dir(home_bundle, sshd, small_lists, tmp_path):
+    """The README's Pi commands as a user types them: an ssh_config alias (~/.ssh/config there,
+    --ssh-config here), no --remote-dir (so ~/edgemark, a relative path on the device), no
+    --python; only shortening options added."""
+    model, remote = home_bundle
+    name = model.name
+    done = edgemark("deploy", "--model", model, "--target", "onnx", "--precision", "int8", "--host", "edgedevice",
+                    "--ssh-config", sshd.config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bundle = remote / "bundles" / name
+    assert (bundle / "venv.path").read_text().strip() == str(remote / "venv")
+    assert not list((remote / "bundles").glob(f".incoming-{name}"))
+    out = tmp_path / "pi"
+    done = edgemark("bench", "--model", model, "--target", "onnx", "--precision", "int8", "--device", "ssh://edgedevice",
+                    "--ssh-config", sshd.config, "--data", small_lists, "--accuracy-faces", "20", "--warmup", "2",
+                    "--min-runs", "20", "--min-seconds", "0.2", "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    (row,) = results["rows"]
+    assert results["device"] == "ssh://edgedevice" and row["artifact"] == "onnx-int8" and row["nme"] is not None
+    # the README's remote predict, every path relative to the login directory
+    from edgemark.data.lists import read_list
+
+    photo = read_list(small_lists / "testImageList.txt").records[0].image_path
+    rel = f"edgemark/bundles/{name}"
+    copied = subprocess.run(["scp", "-F", str(sshd.config), "-o", "BatchMode=yes", str(photo), f"edgedevice:{rel}/face.jpg"],
+                            capture_output=True, text=True, timeout=120)
+    assert copied.returncode == 0, copied.stderr
+    done = ssh(sshd, f"{rel}/bin/edgemark", "predict", "--model", f"{rel}/artifacts/onnx-int8", f"{rel}/face.jpg",
+               "--out", f"{rel}/face_landmarks.png")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["faces"] and (bundle / "face_landmarks.png").stat().st_size > 0
 
 
 def test_wrong_key_and_unknown_host_key_are_clear_errors(sshd, device, exported):

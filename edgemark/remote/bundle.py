@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -86,16 +86,62 @@ def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = N
     return info
 
 
-def verify_bundle(bundle: Path) -> dict:
-    """Every file listed in bundle.json is there with its hash, and every artifact's manifest holds."""
-    bundle = Path(bundle)
+def _inside(root: Path, folder: Path, rel, source: Path) -> Path:
+    """``folder / rel`` when ``rel`` (a name listed in ``source``) is relative and stays in the
+    bundle folder ``root`` (no ``..``, not absolute, no symlink out); else an EdgemarkError."""
+    if not isinstance(rel, str) or not rel or not rel.isprintable() or "\\" in rel:
+        raise EdgemarkError(f"{source}: {rel!r} is not a file name inside the bundle; deploy again")
+    if PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+        raise EdgemarkError(f"{source}: {rel!r} leaves the bundle folder; deploy again")
+    path = folder / rel
     try:
-        info = json.loads((bundle / "bundle.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise EdgemarkError(f"{bundle}: no valid bundle.json ({e}); deploy again") from None
-    bad = [rel for rel, digest in info["files"].items() if not (bundle / rel).is_file() or file_sha256(bundle / rel) != digest]
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        raise EdgemarkError(f"{source}: {rel!r} is a symlink loop; deploy again") from None
+    if not resolved.is_relative_to(root):
+        raise EdgemarkError(f"{source}: {rel!r} leads out of the bundle folder (a symlink); deploy again")
+    return path
+
+
+def _artifact_folder(root: Path, bundle: Path, name, source: Path) -> Path:
+    if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+        raise EdgemarkError(f"{source}: artifact {name!r} is not a folder name under artifacts/; deploy again")
+    folder = _inside(root, bundle, f"artifacts/{name}", source)
+    # read_manifest hashes the files the artifact's manifest lists: they must be in the bundle too
+    manifest = _inside(root, folder, "manifest.json", source)
+    try:
+        listed = json.loads(manifest.read_text()).get("files")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        listed = None  # missing or malformed: read_manifest names the problem
+    for rel in listed if isinstance(listed, dict) else ():
+        _inside(root, folder, rel, manifest)
+    return folder
+
+
+def _hash_matches(path: Path, digest) -> bool:
+    try:
+        return path.is_file() and file_sha256(path) == digest
+    except OSError:  # unreadable: as good as missing
+        return False
+
+
+def verify_bundle(bundle: Path) -> dict:
+    """Every file listed in bundle.json is there with its hash, and every artifact's manifest
+    holds. Nothing outside the bundle folder is read: a listed name that leaves it is an error."""
+    bundle = Path(bundle)
+    root = bundle.resolve()
+    source = _inside(root, bundle, "bundle.json", bundle / "bundle.json")
+    try:
+        info = json.loads(source.read_text())
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or UTF-8
+        raise EdgemarkError(f"{bundle}: no valid bundle.json ({type(e).__name__}: {e}); deploy again") from None
+    if not isinstance(info, dict) or not isinstance(info.get("files"), dict) or not isinstance(info.get("artifacts"), list):
+        raise EdgemarkError(f"{source}: expected an object with a 'files' map and an 'artifacts' list; deploy again")
+    files = {rel: _inside(root, bundle, rel, source) for rel in info["files"]}
+    artifacts = [_artifact_folder(root, bundle, name, source) for name in info["artifacts"]]
+    bad = [rel for rel, digest in info["files"].items() if not _hash_matches(files[rel], digest)]
     if bad:
         raise EdgemarkError(f"{bundle}: {len(bad)} files missing or changed after the copy (first: {bad[0]}); deploy again")
-    for name in info["artifacts"]:
-        read_manifest(bundle / "artifacts" / name)
+    for folder in artifacts:
+        read_manifest(folder)
     return {"bundle": str(bundle), "files": len(info["files"]), "artifacts": info["artifacts"], "ok": True}

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from ..errors import EdgemarkError
 
 
+def check_port(port, host: str = "") -> int:
+    """A TCP port, 1 to 65535; anything else is named in an EdgemarkError."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        where = f"{host}: " if host else ""
+        raise EdgemarkError(f"{where}SSH port {port!r} is not a port number (1 to 65535)")
+    return port
+
+
 @dataclass
 class SshTarget:
     host: str  # user@host, host or a ~/.ssh/config alias
@@ -22,14 +30,34 @@ class SshTarget:
     connect_timeout: int = 10
     extra: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        """A host ssh would read as an option (``-oProxyCommand=...`` runs a local command) or
+        one with blanks or control characters is refused here, however the target was made:
+        hosts come from the command line and from shared devices.yaml files."""
+        host = self.host
+        if not isinstance(host, str) or not host:
+            raise EdgemarkError(f"SSH host {host!r}: expected user@host, host or a ~/.ssh/config alias")
+        if host.startswith("-") or host.rpartition("@")[2].startswith("-"):
+            raise EdgemarkError(f"SSH host {host!r} begins with '-': ssh would read it as an option, not a host")
+        if any(ch.isspace() or not ch.isprintable() for ch in host):
+            raise EdgemarkError(f"SSH host {host!r} contains blanks or control characters")
+        if self.port is not None:
+            check_port(self.port, host)
+
     @classmethod
     def parse(cls, spec: str, **kwargs) -> "SshTarget":
         """ssh://user@host:port, user@host or an alias."""
-        m = re.fullmatch(r"(?:ssh://)?([^:/\s]+)(?::(\d+))?/?", spec)
+        if not isinstance(spec, str):
+            raise EdgemarkError(f"{spec!r}: not an SSH target (ssh://user@host:port, user@host or a ~/.ssh/config alias)")
+        m = re.fullmatch(r"(?:ssh://)?([^:/\s]+)(?::([0-9]+))?/?", spec)
         if not m:
             raise EdgemarkError(f"{spec!r}: not an SSH target (ssh://user@host:port, user@host or a ~/.ssh/config alias)")
-        if m.group(2) and not kwargs.get("port"):
-            kwargs["port"] = int(m.group(2))
+        port = m.group(2)
+        if port is not None:
+            if len(port) > 5 or not 1 <= int(port) <= 65535:  # length first: int() of a huge string is an error of its own
+                raise EdgemarkError(f"{spec!r}: port {port} is not a port number (1 to 65535)")
+            if not kwargs.get("port"):
+                kwargs["port"] = int(port)
         return cls(m.group(1), **kwargs)
 
     def base(self, program: str = "ssh") -> list[str]:
