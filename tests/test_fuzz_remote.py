@@ -245,3 +245,19 @@ def test_fuzz_bundle_json(place, content):
     if not isinstance(answer, EdgemarkError):
         assert answer["ok"] and isinstance(content, dict)
         assert not any(k.startswith(("/", "..")) or k == "link-out" for k in content["files"])
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "/", "~", "-rf", "--x", "a\nb"])
+def test_a_remote_dir_that_is_empty_root_or_an_option_is_refused(bad):
+    from edgemark.remote.deploy import check_remote_dir
+
+    with pytest.raises(EdgemarkError, match="--remote-dir"):
+        check_remote_dir(bad)
+
+
+def test_remote_dir_forms():
+    from edgemark.remote.deploy import check_remote_dir
+
+    assert check_remote_dir("edgemark") == "edgemark"
+    assert check_remote_dir("~/edgemark/") == "edgemark"
+    assert check_remote_dir("/opt/edgemark/") == "/opt/edgemark"

@@ -51,12 +51,24 @@ def stream_tar(target: SshTarget, local: Path, remote: str, chunk: int = 1 << 16
         raise EdgemarkError(f"{err} — {sent} of {len(data)} bytes sent; the device keeps no valid bundle, run deploy again")
 
 
+def check_remote_dir(remote_dir: str) -> str:
+    """The device folder: relative to the login folder unless absolute; '~/' means the login
+    folder (a quoted '~' would not be expanded remotely); never empty or an option."""
+    text = remote_dir.strip()
+    if text.startswith("~/"):
+        text = text[2:]
+    text = text.rstrip("/") if text != "/" else text
+    if not text or text in ("~", "/") or text.startswith("-") or any(not c.isprintable() for c in text):
+        raise EdgemarkError(f"--remote-dir {remote_dir!r}: give a folder on the device (relative to the login folder, or absolute)")
+    return text
+
+
 def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str = "edgemark", python: str = "python3",
            test_crops: tuple | None = None, on_step=None, on_bytes=None, frame=None) -> dict:
     """Build the bundle (``frame``: a 640x480 frame with a face for the pipeline rows of a
     device benchmark), copy it, set up the venv, verify, publish."""
     step = on_step or (lambda message: None)
-    remote_dir = remote_dir.rstrip("/")
+    remote_dir = check_remote_dir(remote_dir)
     bundles, venv = f"{remote_dir}/bundles", f"{remote_dir}/venv"
     final, incoming = f"{bundles}/{name}", f"{bundles}/.incoming-{name}"
     with tempfile.TemporaryDirectory(prefix="edgemark-bundle-") as tmp:
