@@ -1,8 +1,10 @@
-"""Training recipes: plain YAML, validated on load. An unknown or mistyped key is an
-error that names the file and line, not a silently ignored setting."""
+"""Training recipes: plain YAML, validated on load. An unknown or mistyped key, a value
+of the wrong type or outside its stated range (``RANGES``) is an error that names the
+file and line, not a silently ignored setting or a traceback from deep in training."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -10,6 +12,9 @@ import yaml
 
 from .augment import AugmentConfig
 from .errors import EdgemarkError
+from .losses import LOSS_NAMES
+from .models import MODEL_NAMES
+from .scheme import BUILTIN_SCHEMES, load_scheme
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,91 @@ class Recipe:
 _NESTED = {"model": ModelConfig, "augment": AugmentConfig}
 
 
+@dataclass(frozen=True)
+class Range:
+    """A closed interval, or open at an end: ``Range(0, 1, low_open=True)`` is (0, 1]."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below  # False for NaN
+
+    def __str__(self) -> str:
+        low, high = (str(int(v)) if float(v).is_integer() else f"{v:g}" for v in (self.low, self.high))
+        return f"{'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+# Every value a recipe can hold: numbers inside a range, names from a list. A value outside
+# is an error naming the recipe's file and the line of its key.
+RANGES: dict[str, Range | tuple[str, ...]] = {
+    "scheme": BUILTIN_SCHEMES,  # or a scheme YAML file
+    "input_size": Range(16, 512),  # crop side, pixels
+    "margin": Range(0, 2),  # context around the box, fraction of its side
+    "loss": LOSS_NAMES,
+    "epochs": Range(1, 10_000),
+    "batch_size": Range(1, 65_536),
+    "lr": Range(0, 1, low_open=True),  # peak learning rate (AdamW)
+    "weight_decay": Range(0, 1),
+    "warmup_epochs": Range(0, 10_000),
+    "val_fraction": Range(0, 1, low_open=True, high_open=True),  # share of the list held out for validation
+    "seed": Range(0, 2**32 - 1),
+    "workers": Range(0, 256),  # data loader processes
+    "model.name": MODEL_NAMES,
+    "model.width": Range(0, 4, low_open=True),  # width multiplier
+    "model.head_channels": Range(1, 4096),
+    "model.head_pooling": ("flatten", "pool"),
+    "model.dropout": Range(0, 1, high_open=True),  # probability
+    "augment.flip": Range(0, 1),  # probability
+    "augment.rotation": Range(0, 180),  # degrees, either way
+    "augment.scale": Range(0, 1, high_open=True),  # box side factor in [1 - scale, 1 + scale]
+    "augment.shift": Range(0, 1),  # fraction of the box side
+    "augment.color": Range(0, 1),  # strength
+    "augment.blur": Range(0, 1),  # probability
+    "augment.jpeg": Range(0, 1),  # probability
+    "augment.occlusion": Range(0, 1),  # probability
+}
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_range(name: str, value, original, where: str) -> None:
+    """``where`` is "FILE:LINE"; ``original`` the value as written (before int -> float)."""
+    allowed = RANGES[name]
+    if isinstance(allowed, Range):
+        if value not in allowed:
+            raise EdgemarkError(f"{where}: {name} must be in {allowed}, got {_short(original)}")
+    elif name == "scheme":
+        _check_scheme(value, where)
+    elif value not in allowed:
+        raise EdgemarkError(f"{where}: {name} must be one of {', '.join(allowed)}, got {_short(original)}")
+
+
+def _check_scheme(value: str, where: str) -> None:
+    if value in BUILTIN_SCHEMES:
+        return
+    try:
+        is_file = Path(value).is_file()
+    except OSError:  # a name too long for the file system, say
+        is_file = False
+    if not is_file:
+        raise EdgemarkError(f"{where}: scheme must be one of {', '.join(BUILTIN_SCHEMES)} or a scheme YAML file, got {_short(value)}")
+    try:
+        load_scheme(value)
+    except EdgemarkError as e:
+        raise EdgemarkError(f"{where}: scheme: {e}") from None
+
+
 def _build(cls, data, path: str, node, where: str):
     if not isinstance(data, dict):
-        raise EdgemarkError(f"{path}:{node.start_mark.line + 1}: {where or 'recipe'} must be a mapping of keys to values")
+        raise EdgemarkError(f"{path}:{node.start_mark.line + 1}: {where.rstrip('.') or 'recipe'} must be a mapping of keys to values")
     known = {f.name: f for f in fields(cls)}
     key_nodes = {k.value: (k, v) for k, v in node.value} if hasattr(node, "value") and isinstance(node.value, list) else {}
     kwargs = {}
@@ -64,10 +151,15 @@ def _build(cls, data, path: str, node, where: str):
             continue
         f = known[key]
         expected = type(f.default if f.default is not MISSING else f.default_factory())
+        original = value
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            value = float(value) if abs(value) < 2**1023 else math.inf  # a 400-digit integer is out of every range
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise EdgemarkError(f"{path}:{line}: {where}{key} must be {expected.__name__}, got {value!r}")
+            raise EdgemarkError(f"{path}:{line}: {where}{key} must be {expected.__name__}, got {_short(value)}")
+        if f"{where}{key}" in RANGES:
+            _check_range(f"{where}{key}", value, original, f"{path}:{line}")
+        elif key == "source_offsets" and not all(isinstance(s, str) and s for s in value):
+            raise EdgemarkError(f"{path}:{line}: source_offsets must be a list of source folder names, e.g. [lfw_5590]")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -75,23 +167,21 @@ def _build(cls, data, path: str, node, where: str):
 def load_recipe(path: str | Path) -> Recipe:
     path = str(path)
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise EdgemarkError(f"{path}: cannot read recipe: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise EdgemarkError(f"{path}: not UTF-8 text (byte {e.start})") from None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise EdgemarkError(f"{path}: invalid YAML: {e}") from None
+    except RecursionError:
+        raise EdgemarkError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         return Recipe()
-    recipe = _build(Recipe, data, path, node, "")
-    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.input_size < 16:
-        raise EdgemarkError(f"{path}: epochs and batch_size must be >= 1 and input_size >= 16")
-    if not all(isinstance(s, str) and s for s in recipe.source_offsets):
-        line = next((k.start_mark.line + 1 for k, _ in node.value if k.value == "source_offsets"), 1)
-        raise EdgemarkError(f"{path}:{line}: source_offsets must be a list of source folder names, e.g. [lfw_5590]")
-    return recipe
+    return _build(Recipe, data, path, node, "")
 
 
 def recipe_from_dict(d: dict) -> Recipe:

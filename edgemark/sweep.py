@@ -1,7 +1,8 @@
 """A grid of training recipes run in parallel with Ray Tune (the optional ``sweep`` extra):
 one trial per (recipe, seed), on this machine or a Ray cluster (``--address``). Each
-trial is an ordinary ``train`` run in its own folder; the results are appended to the
-study table (``benchmarks/accuracy.md`` by default) with the command that made them."""
+trial is an ordinary ``train`` run in its own folder; the results are appended, with the
+command that made them, to ``sweep.md`` in the sweep's folder, or to the table named with
+``--table`` (the study's ``benchmarks/accuracy.md`` only when asked: a smoke run is no result)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def run_sweep(recipes: list[Path], seeds: list[int], train_list: Path, out: Path
 
     loaded = {str(Path(r).resolve()): load_recipe(r) for r in recipes}  # a bad recipe fails here, not in a trial
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        _start_ray(ray, address)
     space = {"recipe": tune.grid_search(list(loaded)), "seed": tune.grid_search(seeds), "list": str(Path(train_list).resolve()),
              "out": str(Path(out).resolve()), "epochs": epochs, "subset": subset, "threads": cpus_per_trial,
              "cache": str(Path(cache).resolve()) if cache else None}
@@ -71,9 +72,22 @@ def run_sweep(recipes: list[Path], seeds: list[int], train_list: Path, out: Path
     return rows
 
 
+def _start_ray(ray, address: str | None) -> None:
+    """A local Ray (no address), or the running cluster at ``address``; a clear error without one."""
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, SystemExit) as e:  # auto: ConnectionError; HOST:PORT: SystemExit once its GCS wait times out
+        if address is None:
+            raise EdgemarkError(f"could not start a local Ray on this machine: {e}") from None
+        why = str(e).splitlines()[0] if isinstance(e, ConnectionError) and str(e) else "nothing answered"
+        raise EdgemarkError(f"--address {address}: no Ray cluster at that address ({why}); start one with 'ray start --head' "
+                            "(and 'ray start --address HEAD:6379' on the other nodes), or leave out --address to run "
+                            "on a local Ray on this machine") from None
+
+
 def append_to_table(table: Path, rows: list[dict], command: str) -> None:
     table = Path(table)
-    text = table.read_text() if table.exists() else "# Accuracy study\n\n"
+    text = table.read_text() if table.exists() else "# Sweep results\n\n"
     text = text.rstrip("\n") + "\n\n" + TABLE_HEADER  # a table of its own, whatever the file ends with
     machine = f"{platform.machine()} {platform.node()[:12]}"
     for r in rows:

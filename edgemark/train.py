@@ -4,15 +4,21 @@ Data: the training list is split (seeded) into train and validation parts; choic
 are made on validation NME, never on the test list. Crops come from the on-disk
 cache. Each epoch writes ``last.pt`` (and ``best.pt`` when validation NME improves)
 atomically; ``resume=True`` continues from ``last.pt`` with the same optimizer,
-scheduler and RNG state.
+scheduler and RNG state, for the epoch count the run was planned with (its schedule
+ends there; training further is a new run from its weights, ``init``).
+
+``_train`` is the whole run at a glance: resume state, data, model, then the loop;
+the steps are the functions below it, in the order they run.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +42,7 @@ from .metrics import summarize
 from .models import build_model
 from .preprocess import CropSpec, measure_box_rule
 from .recipe import Recipe, recipe_from_dict
-from .scheme import load_scheme
+from .scheme import LandmarkScheme, load_scheme
 from .source_offsets import SourceOffsets
 
 
@@ -80,58 +86,143 @@ def validate(model, loader, interocular, offsets=None) -> dict:
     return result
 
 
-def train(recipe: Recipe, faces: FaceList, out_dir: Path, resume: bool = False, subset: int | None = None,
-          epochs: int | None = None, cache_dir: Path | None = None, threads: int | None = None,
-          console: Console | None = None, stop_after_epochs: int | None = None, teachers: list[Path] | None = None,
-          distill_weight: float = 0.5, teacher_mirror: bool = True, init: Path | None = None) -> dict:
-    """``teachers``: checkpoints whose averaged predictions are a second target (distill.py);
-    ``init``: start from this checkpoint's weights (same model) instead of a random init."""
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to run a recipe: what the command line adds to it."""
+
+    resume: bool = False  # continue the run in the output folder from its last.pt
+    subset: int | None = None  # only the first N faces of the list (smoke runs)
+    epochs: int | None = None  # instead of the recipe's epoch count
+    cache_dir: Path | None = None  # crop cache folder (default: data.cache.default_cache_dir())
+    threads: int | None = None  # torch intra-op threads
+    stop_after_epochs: int | None = None  # stop after this many epochs of this call (tests stand in for a kill)
+    teachers: tuple[Path, ...] = ()  # checkpoints whose averaged predictions are a second target (distill.py)
+    distill_weight: float = 0.5  # share of the loss that follows the teachers
+    teacher_mirror: bool = True  # average each teacher over the face and its mirror image
+    init: Path | None = None  # start from this checkpoint's weights (same model) instead of a random init
+
+
+@dataclass
+class _Data:
+    """What the loop trains and validates on."""
+
+    scheme: LandmarkScheme
+    crop: CropSpec
+    train_set: LandmarkDataset
+    val_loader: DataLoader
+    offsets: SourceOffsets | None  # learned per-source label offsets (source_offsets.py), or None
+    distill_weight: float | None  # share of the loss that follows the teachers' targets; None: no teachers
+    split: dict  # which train/validation split (stored, and compared with teachers')
+    box_rule: dict
+    list_path: str
+
+
+@dataclass
+class _Model:
+    """The network, its optimizer and learning-rate schedule."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    lr: float  # peak learning rate
+    epochs: int  # the schedule's length
+    steps_per_epoch: int
+    net: torch.nn.Module | None = None  # what trains: the model, in DistributedDataParallel under torchrun
+
+
+def train(recipe: Recipe, faces: FaceList, out_dir: Path, options: TrainOptions | None = None,
+          console: Console | None = None, **overrides) -> dict:
+    """Train ``recipe`` on ``faces`` into ``out_dir``. ``overrides`` are ``TrainOptions`` fields
+    (``train(recipe, faces, out, epochs=2, resume=True)``)."""
+    options = dataclasses.replace(options or TrainOptions(), **overrides)
+    options = dataclasses.replace(options, teachers=tuple(options.teachers or ()))
     world = distributed.setup()
     try:
-        return _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world,
-                      list(teachers or []), distill_weight, teacher_mirror, init)
+        return _train(recipe, faces, Path(out_dir), options, world, console)
     finally:
         distributed.cleanup(world)
 
 
-def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, console, stop_after_epochs, world,
-           teacher_paths, distill_weight, teacher_mirror, init) -> dict:
+def _train(recipe: Recipe, faces: FaceList, out_dir: Path, opts: TrainOptions, world, console) -> dict:
     # with torchrun, only rank 0 prints, writes checkpoints and logs; every rank trains
     console = console if world.main and console is not None else Console(quiet=not world.main)
-    out_dir = Path(out_dir)
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if threads:
-        torch.set_num_threads(threads)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    state = _resume_state(recipe, out_dir, opts)
+    epochs = opts.epochs or (state["epochs"] if state is not None else recipe.epochs)
+    data = _prepare_data(recipe, faces, opts, world, console)
+    m = _build(recipe, data, epochs, world)
+    start_epoch, best_nme, history = 0, float("inf"), []
+    if state is not None:
+        start_epoch, best_nme, history = _restore(m, data, state)
+        console.print(f"resuming {out_dir} at epoch {start_epoch + 1}/{epochs} (best val NME so far {best_nme:.4f})")
+    elif opts.init is not None:
+        _load_init(m.model, opts.init, recipe, data, console)
+    m.net = DistributedDataParallel(m.model) if world.enabled else m.model  # wrapped once loaded: DDP broadcasts rank 0's weights
+    meta = _meta(recipe, data, opts, state, world, epochs)
+    _describe(console, recipe, data, m, world)
 
-    state = None
-    if resume:
-        if not last_path.exists():
-            raise EdgemarkError(f"{last_path}: nothing to resume (no last.pt in {out_dir})")
-        state = load_checkpoint(last_path)
-        # keys added to recipes since the run started take their defaults
-        if recipe_from_dict(state["recipe"]).to_dict() != recipe.to_dict():
-            raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
-        epochs = epochs or state["epochs"]
-        if not distill.same_distillation(state.get("teacher"), teacher_paths, distill_weight, teacher_mirror):
-            raise EdgemarkError(f"{last_path}: the run was started with other --teacher settings (or without); resume with the same ones")
-    elif last_path.exists():
-        raise EdgemarkError(f"{out_dir} already holds a run (last.pt); pass --resume to continue it or choose another --out")
+    # the loop: every rank trains an epoch; rank 0 validates, writes last.pt (and best.pt) and logs
+    for epoch in range(start_epoch, epochs):
+        started = time.time()
+        train_loss = distributed.mean_across(world, _train_epoch(recipe, data, m, world, epoch, console))
+        divergence = distributed.weight_divergence(world, m.model)
+        if world.main:
+            val = validate(m.model, data.val_loader, data.scheme.interocular, data.offsets)
+            row = _history_row(epoch, train_loss, val, m, data, seconds=time.time() - started,
+                               divergence=divergence if world.enabled else None)
+            history.append(row)
+            improved = val["nme"] < best_nme
+            best_nme = min(best_nme, val["nme"])
+            checkpoint = _checkpoint(meta, m, data, epoch + 1, best_nme, history)
+            if improved:
+                save_checkpoint(out_dir / "best.pt", checkpoint)
+            save_checkpoint(out_dir / "last.pt", checkpoint)
+            _write_history(out_dir, history)
+            _log_epoch(console, row, val, epochs, improved)
+        distributed.barrier(world)  # the other ranks wait for rank 0
+        if opts.stop_after_epochs is not None and epoch + 1 - start_epoch >= opts.stop_after_epochs:
+            break
+    return {"best_val_nme": best_nme, "history": history, "out": str(out_dir), "main": world.main}
 
-    epochs = epochs or recipe.epochs
 
-    # data -----------------------------------------------------------------------------
+def _resume_state(recipe: Recipe, out_dir: Path, opts: TrainOptions) -> dict | None:
+    """The state to resume from (None for a new run), after checking it continues this run."""
+    last_path = out_dir / "last.pt"
+    if not opts.resume:
+        if last_path.exists():
+            raise EdgemarkError(f"{out_dir} already holds a run (last.pt); pass --resume to continue it or choose another --out")
+        return None
+    if not last_path.exists():
+        raise EdgemarkError(f"{last_path}: nothing to resume (no last.pt in {out_dir})")
+    state = load_checkpoint(last_path)
+    # keys added to recipes since the run started take their defaults
+    if recipe_from_dict(state["recipe"]).to_dict() != recipe.to_dict():
+        raise EdgemarkError(f"{last_path}: the run was started with another recipe; resume with the same recipe or a new --out")
+    if opts.epochs is not None and opts.epochs != state["epochs"]:
+        raise EdgemarkError(f"{last_path}: the run was planned for {state['epochs']} epochs and its learning rate decays to zero "
+                            f"there; --resume cannot change that to --epochs {opts.epochs}. Resume without --epochs, or train "
+                            f"further as a new run from its weights: edgemark train --init {out_dir / 'best.pt'} "
+                            f"--epochs N --out NEW_FOLDER (fine-tuning, a new schedule)")
+    if not distill.same_distillation(state.get("teacher"), list(opts.teachers), opts.distill_weight, opts.teacher_mirror):
+        raise EdgemarkError(f"{last_path}: the run was started with other --teacher settings (or without); resume with the same ones")
+    return state
+
+
+def _prepare_data(recipe: Recipe, faces: FaceList, opts: TrainOptions, world, console) -> _Data:
+    """The crop cache, the train/validation split, source offsets and teachers' targets."""
     scheme = load_scheme(recipe.scheme)
     if faces.records[0].landmarks.shape[0] != scheme.num_points:
         raise EdgemarkError(f"{faces.path}: {faces.records[0].landmarks.shape[0]} points per face, but the recipe's scheme "
                             f"{scheme.name} has {scheme.num_points}")
-    if subset:
-        faces = FaceList(faces.path, faces.records[:subset], faces.skipped)
+    if opts.subset:
+        faces = FaceList(faces.path, faces.records[:opts.subset], faces.skipped)
     crop = CropSpec(size=recipe.input_size, margin=recipe.margin)
     for builder in (True, False):  # rank 0 builds the crop cache, the others then read it
         if world.main == builder:
             with _progress(console) as progress:
                 task = progress.add_task("caching crops", total=len(faces), info="")
-                cache = load_or_build_cache(faces, crop.size, crop.margin, cache_dir, lambda i, n: progress.update(task, completed=i))
+                cache = load_or_build_cache(faces, crop.size, crop.margin, opts.cache_dir, lambda i, n: progress.update(task, completed=i))
         distributed.barrier(world)
     train_idx, val_idx = split_train_val(len(faces), recipe.val_fraction, recipe.seed)
     if len(val_idx) == 0:
@@ -147,135 +238,157 @@ def _train(recipe, faces, out_dir, resume, subset, epochs, cache_dir, threads, c
                                     f"(a face's source is the folder its image sits in)")
     split = {"list": Path(faces.path).name, "faces": len(faces), "seed": recipe.seed, "val_fraction": recipe.val_fraction}
     targets = None
-    if teacher_paths:
-        teachers = distill.load_teachers(teacher_paths, scheme, crop, split, console)
+    if opts.teachers:
+        teachers = distill.load_teachers(list(opts.teachers), scheme, crop, split, console)
         with _progress(console) as progress:
             task = progress.add_task("teacher targets", total=len(train_idx), info="")
-            targets = distill.teacher_targets(teachers, cache, train_idx, teacher_mirror,
+            targets = distill.teacher_targets(teachers, cache, train_idx, opts.teacher_mirror,
                                               progress=lambda i, n: progress.update(task, completed=i))
         agree = summarize(targets[train_idx], cache.landmarks[train_idx], scheme.interocular)
-        console.print(f"teachers vs labels on the training faces: NME {agree['nme'] * 100:.2f}%; distillation weight {distill_weight}")
+        console.print(f"teachers vs labels on the training faces: NME {agree['nme'] * 100:.2f}%; "
+                      f"distillation weight {opts.distill_weight}")
     train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids, targets)
     val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed, source_ids)
-    val_loader = DataLoader(val_set, batch_size=256, num_workers=0)
+    return _Data(scheme, crop, train_set, DataLoader(val_set, batch_size=256, num_workers=0), offsets,
+                 opts.distill_weight if targets is not None else None, split, box_rule, faces.path)
 
-    # model, optimiser, schedule -----------------------------------------------------------
+
+def _build(recipe: Recipe, data: _Data, epochs: int, world) -> _Model:
+    """The model (seeded), AdamW and the warm-up + cosine schedule over ``epochs``."""
     torch.manual_seed(recipe.seed)
     m = recipe.model
-    model = build_model(m.name, scheme.num_points, crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
+    model = build_model(m.name, data.scheme.num_points, data.crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
     lr = recipe.lr * world.size  # linear scaling rule (Goyal et al., 2017): the batch grows with the world
     params = [{"params": model.parameters()}]
-    if offsets is not None:
-        params.append({"params": offsets.parameters(), "weight_decay": 0.0})
+    if data.offsets is not None:
+        params.append({"params": data.offsets.parameters(), "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / (recipe.batch_size * world.size))
+    steps_per_epoch = math.ceil(len(data.train_set) / (recipe.batch_size * world.size))
     total_steps, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
-    start_epoch, best_nme, history = 0, float("inf"), []
-    if init is not None and state is None:
-        _load_init(model, init, recipe, scheme, crop, split, console)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        if offsets is not None:
-            offsets.load_state_dict(state["source_offsets"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, best_nme, history = state["epoch"], state["best_val_nme"], list(state["history"])
-        console.print(f"resuming {out_dir} at epoch {start_epoch + 1}/{epochs} (best val NME so far {best_nme:.4f})")
+    return _Model(model, optimizer, scheduler, lr, epochs, steps_per_epoch)
 
-    net = DistributedDataParallel(model) if world.enabled else model
-    if world.enabled:
-        console.print(f"DistributedDataParallel: {world.size} processes ({world.backend}); effective batch "
-                      f"{recipe.batch_size} x {world.size} = {recipe.batch_size * world.size}; lr scaled linearly "
-                      f"{recipe.lr:g} x {world.size} = {lr:g}")
+
+def _restore(m: _Model, data: _Data, state: dict) -> tuple[int, float, list]:
+    """Weights, optimizer, schedule and RNG of a resumed run; its epoch, best NME and history."""
+    m.model.load_state_dict(state["model"])
+    if data.offsets is not None:
+        data.offsets.load_state_dict(state["source_offsets"])
+    m.optimizer.load_state_dict(state["optimizer"])
+    m.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["epoch"], state["best_val_nme"], list(state["history"])
+
+
+def _meta(recipe: Recipe, data: _Data, opts: TrainOptions, state: dict | None, world, epochs: int) -> dict:
+    """What every checkpoint of the run records besides the weights."""
     if state is not None:
         init_record = state.get("init")
     else:
-        init_record = {"file": str(init), "sha256": file_sha256(init)} if init is not None else None
-    meta = {"recipe": recipe.to_dict(), "world_size": world.size, "init": init_record,
-            "teacher": distill.describe(teacher_paths, distill_weight, teacher_mirror) if teacher_paths else None,
-            "scheme": scheme.to_dict(), "crop": crop.to_dict(), "box_rule": box_rule,
-            "train_list": faces.path, "train_faces": int(len(train_idx)), "val_faces": int(len(val_idx)),
+        init_record = {"file": str(opts.init), "sha256": file_sha256(opts.init)} if opts.init is not None else None
+    teacher = distill.describe(list(opts.teachers), opts.distill_weight, opts.teacher_mirror) if opts.teachers else None
+    return {"recipe": recipe.to_dict(), "world_size": world.size, "init": init_record, "teacher": teacher,
+            "scheme": data.scheme.to_dict(), "crop": data.crop.to_dict(), "box_rule": data.box_rule,
+            "train_list": data.list_path, "train_faces": int(len(data.train_set)), "val_faces": int(len(data.val_loader.dataset)),
             "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs}
-    console.print(f"{m.name} x{m.width} @ {crop.size}px, {sum(p.numel() for p in model.parameters()):,} parameters; "
-                  f"{len(train_idx)} train / {len(val_idx)} val faces; {epochs} epochs of {steps_per_epoch} steps")
-
-    # the loop ------------------------------------------------------------------------------
-    for epoch in range(start_epoch, epochs):
-        net.train()
-        train_set.set_epoch(epoch)
-        if world.enabled:
-            sampler = DistributedSampler(train_set, world.size, world.rank, shuffle=True, seed=recipe.seed)
-            sampler.set_epoch(epoch)
-            loader = DataLoader(train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=recipe.workers)
-        else:
-            order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
-            loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
-                                num_workers=recipe.workers, persistent_workers=False)
-        started, loss_sum, seen = time.time(), 0.0, 0
-        with _progress(console) as progress:
-            task = progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, info="")
-            for x, y, source_id, flipped, y_teacher in loader:
-                pred = net(x)
-                loss = landmark_loss(recipe.loss, pred if offsets is None else offsets(pred, source_id, flipped), y, crop.size)
-                if targets is not None:  # knowledge distillation: also follow the teachers, moved with the augmentation
-                    loss = (1 - distill_weight) * loss + distill_weight * landmark_loss(recipe.loss, pred, y_teacher, crop.size)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
-                    torch.distributed.all_reduce(offsets.offsets.grad)
-                    offsets.offsets.grad /= world.size
-                optimizer.step()
-                scheduler.step()
-                loss_sum, seen = loss_sum + loss.item() * len(x), seen + len(x)
-                progress.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
-        train_loss = distributed.mean_across(world, loss_sum / seen)
-        divergence = distributed.weight_divergence(world, model)
-        if not world.main:  # rank 0 validates, saves and logs; the others wait for it
-            distributed.barrier(world)
-            if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
-                break
-            continue
-        val = validate(model, val_loader, scheme.interocular, offsets)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": val["nme"], "val_failure_rate": val["failure_rate"],
-               "val_auc": val["auc"], "lr": scheduler.get_last_lr()[0], "seconds": time.time() - started}
-        if world.enabled:
-            row["rank_weight_divergence"] = divergence
-        if offsets is not None:  # val NME after the learned offsets, on the reference sources, and the largest offset (px)
-            row["val_nme_corrected"], row["val_nme_reference"] = val["nme_corrected"], val["nme_reference"]
-            row["max_source_offset_px"] = float(offsets.offsets.detach().abs().max()) * crop.size
-        history.append(row)
-        improved = val["nme"] < best_nme
-        best_nme = min(best_nme, val["nme"])
-        checkpoint = {**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                      "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "best_val_nme": best_nme, "history": history}
-        if offsets is not None:
-            checkpoint["source_offsets"] = offsets.state_dict()
-            checkpoint["source_offsets_px"] = offsets.describe(crop.size)
-        if improved:
-            save_checkpoint(best_path, checkpoint)
-        save_checkpoint(last_path, checkpoint)
-        _write_history(out_dir, history)
-        console.print(f"epoch {epoch + 1}/{epochs}  loss {row['train_loss']:.4f}  val NME {val['nme'] * 100:.2f}%  "
-                      f"FR {val['failure_rate'] * 100:.1f}%  {row['seconds']:.0f}s" + ("  [green]best" if improved else "")
-                      + (f"  (source-corrected {val['nme_corrected'] * 100:.2f}%, reference sources {val['nme_reference'] * 100:.2f}%)"
-                         if offsets is not None and val["nme_reference"] is not None else ""))
-        distributed.barrier(world)
-        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
-            break
-    return {"best_val_nme": best_nme, "history": history, "out": str(out_dir)}
 
 
-def _load_init(model, path: Path, recipe: Recipe, scheme, crop: CropSpec, split: dict, console) -> None:
+def _describe(console, recipe: Recipe, data: _Data, m: _Model, world) -> None:
+    if world.enabled:
+        console.print(f"DistributedDataParallel: {world.size} processes ({world.backend}); effective batch "
+                      f"{recipe.batch_size} x {world.size} = {recipe.batch_size * world.size}; lr scaled linearly "
+                      f"{recipe.lr:g} x {world.size} = {m.lr:g}")
+    mc = recipe.model
+    console.print(f"{mc.name} x{mc.width} @ {data.crop.size}px, {sum(p.numel() for p in m.model.parameters()):,} parameters; "
+                  f"{len(data.train_set)} train / {len(data.val_loader.dataset)} val faces; "
+                  f"{m.epochs} epochs of {m.steps_per_epoch} steps")
+
+
+def _epoch_loader(recipe: Recipe, data: _Data, world, epoch: int) -> DataLoader:
+    """This epoch's shuffled batches: seeded by epoch, split across the ranks under torchrun."""
+    if world.enabled:
+        sampler = DistributedSampler(data.train_set, world.size, world.rank, shuffle=True, seed=recipe.seed)
+        sampler.set_epoch(epoch)
+        return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=recipe.workers)
+    order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
+    return DataLoader(data.train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
+                      num_workers=recipe.workers, persistent_workers=False)
+
+
+def _train_epoch(recipe: Recipe, data: _Data, m: _Model, world, epoch: int, console) -> float:
+    """One pass over this rank's share of the training faces; its mean loss."""
+    m.net.train()
+    data.train_set.set_epoch(epoch)
+    loss_sum, seen = 0.0, 0
+    with _progress(console) as progress:
+        task = progress.add_task(f"epoch {epoch + 1}/{m.epochs}", total=m.steps_per_epoch, info="")
+        for batch in _epoch_loader(recipe, data, world, epoch):
+            x = batch[0]
+            loss = _loss(recipe, data, m.net(x), batch)
+            m.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if data.offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
+                torch.distributed.all_reduce(data.offsets.offsets.grad)
+                data.offsets.offsets.grad /= world.size
+            m.optimizer.step()
+            m.scheduler.step()
+            loss_sum, seen = loss_sum + loss.item() * len(x), seen + len(x)
+            progress.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
+    return loss_sum / seen
+
+
+def _loss(recipe: Recipe, data: _Data, pred: torch.Tensor, batch) -> torch.Tensor:
+    """The recipe's loss against the labels (after the source's offset), and, when distilling,
+    also against the teachers' targets (moved with the augmentation like the labels)."""
+    _, y, source_id, flipped, y_teacher = batch
+    size = data.crop.size
+    loss = landmark_loss(recipe.loss, pred if data.offsets is None else data.offsets(pred, source_id, flipped), y, size)
+    if data.distill_weight is not None:
+        w = data.distill_weight
+        loss = (1 - w) * loss + w * landmark_loss(recipe.loss, pred, y_teacher, size)
+    return loss
+
+
+def _history_row(epoch: int, train_loss: float, val: dict, m: _Model, data: _Data, *, seconds: float,
+                 divergence: float | None) -> dict:
+    """One line of metrics.csv; ``divergence`` under torchrun only."""
+    row = {"epoch": epoch + 1, "train_loss": train_loss, "val_nme": val["nme"], "val_failure_rate": val["failure_rate"],
+           "val_auc": val["auc"], "lr": m.scheduler.get_last_lr()[0], "seconds": seconds}
+    if divergence is not None:
+        row["rank_weight_divergence"] = divergence
+    if data.offsets is not None:  # val NME after the learned offsets, on the reference sources, and the largest offset (px)
+        row["val_nme_corrected"], row["val_nme_reference"] = val["nme_corrected"], val["nme_reference"]
+        row["max_source_offset_px"] = float(data.offsets.offsets.detach().abs().max()) * data.crop.size
+    return row
+
+
+def _checkpoint(meta: dict, m: _Model, data: _Data, epoch: int, best_nme: float, history: list) -> dict:
+    checkpoint = {**meta, "model": m.model.state_dict(), "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(),
+                  "torch_rng": torch.get_rng_state(), "epoch": epoch, "best_val_nme": best_nme, "history": history}
+    if data.offsets is not None:
+        checkpoint["source_offsets"] = data.offsets.state_dict()
+        checkpoint["source_offsets_px"] = data.offsets.describe(data.crop.size)
+    return checkpoint
+
+
+def _log_epoch(console, row: dict, val: dict, epochs: int, improved: bool) -> None:
+    corrected = ""
+    if val.get("nme_reference") is not None:
+        corrected = f"  (source-corrected {val['nme_corrected'] * 100:.2f}%, reference sources {val['nme_reference'] * 100:.2f}%)"
+    console.print(f"epoch {row['epoch']}/{epochs}  loss {row['train_loss']:.4f}  val NME {val['nme'] * 100:.2f}%  "
+                  f"FR {val['failure_rate'] * 100:.1f}%  {row['seconds']:.0f}s" + ("  [green]best" if improved else "") + corrected)
+
+
+def _load_init(model, path: Path, recipe: Recipe, data: _Data, console) -> None:
     """Start from a trained checkpoint's weights (fine-tuning); the model must be the same."""
+    scheme, crop = data.scheme, data.crop
     state = load_checkpoint(path)
     theirs = recipe_from_dict(state["recipe"])
     if theirs.model != recipe.model or state["scheme"] != scheme.to_dict() or state["crop"]["size"] != crop.size:
         raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model, scheme and input size "
                             f"({theirs.model.name} x{theirs.model.width} @ {state['crop']['size']}px vs "
                             f"{recipe.model.name} x{recipe.model.width} @ {crop.size}px)")
-    distill.warn_if_other_split(state, path, split, console)
+    distill.warn_if_other_split(state, path, data.split, console)
     model.load_state_dict(state["model"])
     console.print(f"starting from the weights of {path} (epoch {state['epoch']})")
 

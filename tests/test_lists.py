@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import cv2
@@ -42,6 +43,8 @@ def test_cuhk_backslash_forward_slash_and_crlf(images):
     ("lfw_5590\\a.jpg 10 50 12 52 20 25", "expected 15 fields"),
     ("lfw_5590\\a.jpg 10 50 12 52 20 25 40 x 30 35 22 45 38 45", "not a number: 'x'"),
     ("lfw_5590\\a.jpg 50 10 12 52 20 25 40 25 30 35 22 45 38 45", "empty box"),
+    ("lfw_5590\\a.jpg 10 10 12 52 20 25 40 25 30 35 22 45 38 45", "empty box"),
+    ("lfw_5590\\a.jpg 10 50 12 52 20 25 40 1e39 30 35 22 45 38 45", "non-finite coordinate"),
     ("lfw_5590\\missing.jpg 10 50 12 52 20 25 40 25 30 35 22 45 38 45", "image not found"),
 ])
 def test_bad_line_names_file_and_line(images, line, message):
@@ -101,3 +104,89 @@ def test_real_cuhk_lists(data_dir):
     test = read_list(data_dir / "testImageList.txt")
     assert len(train) == 10000 and len(test) == 2027
     assert all(r.box[2] > r.box[0] for r in train.records)
+
+
+def test_box_outside_its_image_names_file_and_line(images):
+    """A box that does not overlap its 64x64 photo is refused with file and line (or skipped
+    and counted with skip_bad), whether found when the list is read or when the image is."""
+    outside = "lfw_5590\\a.jpg 5000 6000 5000 6000 20 25 40 25 30 35 22 45 38 45"
+    path = write(images, GOOD + "\n" + outside + "\n" + GOOD)
+    with pytest.raises(DataError, match=rf"{path}:2: box .* lies outside its 64x64 image"):
+        read_list(path)
+    faces = read_list(path, skip_bad=True)
+    assert len(faces) == 2 and len(faces.skipped) == 1 and f"{path}:2:" in faces.skipped[0]
+    unchecked = read_list(path, check_images=False)  # not looked at yet: decoding says so
+    read_image(unchecked.records[0])
+    with pytest.raises(DataError, match=rf"{path}:2: box .* lies outside its 64x64 image"):
+        read_image(unchecked.records[1])
+    # partly outside still overlaps the photo: kept
+    partly = write(images, "lfw_5590\\a.jpg -10 30 -10 30 20 25 40 25 30 35 22 45 38 45", name="partly.txt")
+    assert len(read_list(partly)) == 1
+
+
+def test_crop_cache_follows_the_images_not_only_the_list(images, tmp_path):
+    """The same list file over another image folder (or a rewritten image) must not reuse
+    the crops cached for the first one."""
+    from edgemark.data.cache import load_or_build_cache
+
+    other = tmp_path / "other"
+    (other / "lfw_5590").mkdir(parents=True)
+    cv2.imwrite(str(other / "lfw_5590" / "a.jpg"), np.full((64, 64, 3), 250, np.uint8))
+    path = write(images, GOOD)
+    cache_dir = tmp_path / "cache"
+    first = load_or_build_cache(read_list(path), 16, 0.2, cache_dir)
+    moved = load_or_build_cache(read_list(path, image_root=other), 16, 0.2, cache_dir)
+    def centre(cache):  # the face, not the black border around the small photo
+        return int(cache.images[0][12:20, 12:20].mean())
+
+    assert abs(centre(first) - 128) < 5
+    assert abs(centre(moved) - 250) < 5, "crops of the first image folder were reused"
+    # the image rewritten in place (new size and time stamp): rebuilt
+    image = images / "lfw_5590" / "a.jpg"
+    cv2.imwrite(str(image), np.full((64, 64, 3), 10, np.uint8))
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    rewritten = load_or_build_cache(read_list(path), 16, 0.2, cache_dir)
+    assert abs(centre(rewritten) - 10) < 5, "crops of the old image were reused"
+
+
+def test_eval_of_a_list_without_boxes_uses_the_detector_by_default(trained_checkpoint, small_lists, tmp_path, detector_models):
+    """MTFL has no boxes: the whole photo as the box gave figures for faces nobody meets
+    (75.6 % NME), silently. The default is the face detector; the whole photo only when
+    asked, with a warning when it comes from --box given."""
+    import json
+    import subprocess
+    import sys
+
+    lines = []
+    for r in read_list(small_lists / "testImageList.txt").records[:8]:
+        xs, ys = r.landmarks[:, 0], r.landmarks[:, 1]
+        lines.append(" ".join([str(r.image_path)] + [f"{v:.2f}" for v in [*xs, *ys]] + ["1", "2", "2", "3"]))
+    mtfl = tmp_path / "mtfl_test.txt"
+    mtfl.write_text("\n".join(lines) + "\n")
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "edgemark", "eval", "--checkpoint", str(trained_checkpoint), "--list", str(mtfl),
+                               "--format", "mtfl", *map(str, extra)], capture_output=True, text=True, timeout=300)
+
+    done = run("--out", tmp_path / "default")
+    assert done.returncode == 0, done.stdout + done.stderr
+    metrics = json.loads((tmp_path / "default" / "metrics.json").read_text())
+    assert metrics["box"] == "detector" and metrics["faces"] == 8 and "found" in metrics
+    assert "has no face boxes" in " ".join(done.stdout.split())
+    done = run("--box", "given", "--out", tmp_path / "given")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((tmp_path / "given" / "metrics.json").read_text())["box"] == "given"
+    assert "warning:" in done.stdout and "crops by the whole photo" in " ".join(done.stdout.split())
+
+
+def test_lists_read_without_pillow_as_on_a_device(images, monkeypatch):
+    """The device bundle ships lists.py without Pillow: no header look, the box is checked
+    once the image is decoded."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL raises ImportError
+    outside = "lfw_5590\\a.jpg 5000 6000 5000 6000 20 25 40 25 30 35 22 45 38 45"
+    faces = read_list(write(images, GOOD + "\n" + outside))
+    assert len(faces) == 2
+    with pytest.raises(DataError, match=r"list.txt:2: box .* lies outside its 64x64 image"):
+        read_image(faces.records[1])

@@ -62,3 +62,50 @@ def test_width_multiplier_changes_size():
     assert small < big / 2
     with pytest.raises(ValueError, match="unknown model"):
         build_model("vgg", 5, 112)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr: -1\n", r"r.yaml:1: lr must be in \(0, 1\], got -1"),
+    ("epochs: 3\nlr: .nan\n", r"r.yaml:2: lr must be in \(0, 1\], got nan"),
+    ("augment:\n  flip: 0.5\n  rotation: 720\n", r"r.yaml:3: augment.rotation must be in \[0, 180\], got 720"),
+    ("augment: {occlusion: 1.5}\n", r"r.yaml:1: augment.occlusion must be in \[0, 1\], got 1.5"),
+    ("model:\n  width: 0\n", r"r.yaml:2: model.width must be in \(0, 4\], got 0"),
+    ("model:\n  name: vgg\n", r"r.yaml:2: model.name must be one of mobilenetv2, .*, got 'vgg'"),
+    ("loss: huber\n", r"r.yaml:1: loss must be one of wing, l1, mse, got 'huber'"),
+    ("seed: -1\n", r"r.yaml:1: seed must be in \[0, 4294967295\], got -1"),
+    ("val_fraction: 0\n", r"r.yaml:1: val_fraction must be in \(0, 1\), got 0"),
+    ("input_size: 8\n", r"r.yaml:1: input_size must be in \[16, 512\], got 8"),
+    ("batch_size: 0\n", r"r.yaml:1: batch_size must be in \[1, 65536\], got 0"),
+    ("scheme: cuhk6\n", r"r.yaml:1: scheme must be one of cuhk5, ibug68, wflw98 or a scheme YAML file, got 'cuhk6'"),
+    ("lr: " + "9" * 400 + "\n", r"r.yaml:1: lr must be in \(0, 1\]"),
+    ("scheme: " + "x" * 300 + "\n", r"r.yaml:1: scheme must be one of cuhk5, ibug68, wflw98 or a scheme YAML file"),
+    ("[" * 2000 + "\n", r"r.yaml: invalid YAML"),
+])
+def test_out_of_range_value_names_file_and_line(tmp_path, text, message):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(EdgemarkError, match=message):
+        load_recipe(path)
+
+
+def test_every_recipe_key_has_a_stated_range():
+    from dataclasses import fields
+
+    from edgemark.augment import AugmentConfig
+    from edgemark.recipe import RANGES, ModelConfig, Recipe
+
+    keys = {f.name for f in fields(Recipe)} - {"model", "augment", "source_offsets"}
+    keys |= {f"model.{f.name}" for f in fields(ModelConfig)} | {f"augment.{f.name}" for f in fields(AugmentConfig)}
+    assert keys == set(RANGES)
+    for path in sorted((ROOT / "recipes").rglob("*.yaml")):  # every shipped recipe lies inside them
+        load_recipe(path)
+
+
+def test_a_recipe_that_is_not_utf8_or_not_a_mapping(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_bytes(b"lr: \xff\xfe\n")
+    with pytest.raises(EdgemarkError, match="r.yaml: not UTF-8 text"):
+        load_recipe(path)
+    path.write_text("model: 3\n")
+    with pytest.raises(EdgemarkError, match=r"r.yaml:1: model must be a mapping"):
+        load_recipe(path)

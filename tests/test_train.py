@@ -87,8 +87,9 @@ def test_distillation_from_teachers(faces, smoke_recipe, tmp_path, trained_check
     from edgemark.checkpoint import file_sha256
 
     recipe = load_recipe(smoke_recipe)
-    plain = train(recipe, faces, tmp_path / "plain", epochs=1, cache_dir=tmp_path / "cache")
-    taught = train(recipe, faces, tmp_path / "taught", epochs=1, cache_dir=tmp_path / "cache",
+    # first epochs of 3 (a resumed run keeps its planned epoch count)
+    plain = train(recipe, faces, tmp_path / "plain", epochs=3, stop_after_epochs=1, cache_dir=tmp_path / "cache")
+    taught = train(recipe, faces, tmp_path / "taught", epochs=3, stop_after_epochs=1, cache_dir=tmp_path / "cache",
                    teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
     # the teachers' targets change the loss the student minimises
     assert taught["history"][0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], rel=1e-3)
@@ -96,21 +97,21 @@ def test_distillation_from_teachers(faces, smoke_recipe, tmp_path, trained_check
     assert state["teacher"]["sha256"] == [file_sha256(trained_checkpoint)] * 2
     assert state["teacher"]["weight"] == 0.7 and state["teacher"]["mirror"] is True
     with pytest.raises(EdgemarkError, match="other --teacher settings"):
-        train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache")
+        train(recipe, faces, tmp_path / "taught", resume=True, cache_dir=tmp_path / "cache")
     with pytest.raises(EdgemarkError, match="other --teacher settings"):
-        train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
+        train(recipe, faces, tmp_path / "taught", resume=True, cache_dir=tmp_path / "cache",
               teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7, teacher_mirror=False)
-    resumed = train(recipe, faces, tmp_path / "taught", resume=True, epochs=2, cache_dir=tmp_path / "cache",
+    resumed = train(recipe, faces, tmp_path / "taught", resume=True, stop_after_epochs=1, cache_dir=tmp_path / "cache",
                     teachers=[trained_checkpoint, trained_checkpoint], distill_weight=0.7)
     assert [r["epoch"] for r in resumed["history"]] == [1, 2]
     with pytest.raises(EdgemarkError, match="teacher checkpoint not found"):
-        train(recipe, faces, tmp_path / "taught", resume=True, epochs=3, cache_dir=tmp_path / "cache",
+        train(recipe, faces, tmp_path / "taught", resume=True, cache_dir=tmp_path / "cache",
               teachers=[tmp_path / "gone.pt"], distill_weight=0.7)
     # the same teacher file, moved: recognised by its hash
     import shutil
 
     moved = shutil.copy(trained_checkpoint, tmp_path / "moved.pt")
-    again = train(recipe, faces, tmp_path / "taught", resume=True, epochs=3, cache_dir=tmp_path / "cache",
+    again = train(recipe, faces, tmp_path / "taught", resume=True, cache_dir=tmp_path / "cache",
                   teachers=[moved, moved], distill_weight=0.7)
     assert [r["epoch"] for r in again["history"]] == [1, 2, 3]
     # a teacher that was trained on another split has seen validation faces: training says so
@@ -252,3 +253,17 @@ def test_a_run_started_before_a_recipe_key_existed_resumes(faces, smoke_recipe, 
     del state["recipe"]["source_offsets"]  # as written by an edgemark without that key
     save_checkpoint(out / "last.pt", state)
     assert train(recipe, faces, out, resume=True, cache_dir=tmp_path / "cache")["history"][-1]["epoch"] == 2
+
+
+def test_resume_refuses_another_epoch_count(faces, smoke_recipe, tmp_path, trained_checkpoint):
+    """The cosine schedule of a run ends at its planned epoch count: resuming with more
+    epochs would train them at a learning rate of ~0. Refused, saying what to do instead."""
+    import shutil
+
+    run = shutil.copytree(trained_checkpoint.parent, tmp_path / "run")
+    before = load_checkpoint(run / "last.pt")
+    with pytest.raises(EdgemarkError, match=r"last.pt: the run was planned for 2 epochs .* --init .*best.pt"):
+        train(load_recipe(smoke_recipe), faces, run, resume=True, epochs=3, cache_dir=tmp_path / "cache")
+    assert load_checkpoint(run / "last.pt")["epoch"] == before["epoch"] == 2
+    # the planned count, given or not, resumes (here: nothing left to do)
+    assert len(train(load_recipe(smoke_recipe), faces, run, resume=True, epochs=2, cache_dir=tmp_path / "cache")["history"]) == 2

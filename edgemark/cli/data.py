@@ -65,6 +65,7 @@ def data_show(
     n: int = typer.Option(16, "--n", help="How many faces."),
     seed: int = typer.Option(0, help="Which random faces."),
     out: Path = typer.Option(Path("grid.png"), help="PNG to write."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and report how many."),
 ):
     """A grid of random faces with their box and landmarks drawn."""
     from ..data.stats import landmark_grid
@@ -72,7 +73,7 @@ def data_show(
     from ..scheme import load_scheme
 
     sch = load_scheme(scheme)
-    faces = open_list(list_file, data, "trainImageList.txt", fmt, sch.num_points, images)
+    faces = open_list(list_file, data, "trainImageList.txt", fmt, sch.num_points, images, skip_bad)
     write_image(out, landmark_grid(faces, n, seed))
     console.print(f"wrote {out} ({min(n, len(faces))} faces)")
 

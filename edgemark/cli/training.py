@@ -23,11 +23,13 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from last.pt."),
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
-    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epoch count."),
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epoch count (a resumed run keeps the count it was "
+                                         "started with: to train further, start a new run with --init)."),
     subset: Optional[int] = typer.Option(None, help="Use only the first N faces of the list (smoke runs)."),
     cache: Optional[Path] = typer.Option(None, help="Crop cache folder (default: $EDGEMARK_CACHE or ~/.cache/edgemark)."),
     threads: Optional[int] = typer.Option(None, help="torch intra-op threads."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines and missing images, and report how many."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines, missing images and boxes outside their "
+                                  "image, and report how many."),
     teacher: Optional[list[Path]] = typer.Option(None, help="Distil from this checkpoint (same scheme and crop margin; any model or "
                                                   "size). Repeat for an ensemble: the teachers' predictions are averaged."),
     distill_weight: float = typer.Option(0.5, help="Share of the loss that follows the teachers instead of the labels."),
@@ -38,15 +40,18 @@ def train(
     """Train a landmark model from a recipe (optionally distilling from --teacher checkpoints)."""
     from ..recipe import load_recipe
     from ..scheme import load_scheme
+    from ..train import TrainOptions
     from ..train import train as run_training
 
     rec = load_recipe(recipe)
     faces = open_list(list_file, data, "trainImageList.txt", "cuhk", load_scheme(rec.scheme).num_points, images, skip_bad)
     if not 0.0 <= distill_weight <= 1.0:
         raise EdgemarkError("--distill-weight must be between 0 and 1")
-    result = run_training(rec, faces, out, resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
-                          console=console, teachers=teacher, distill_weight=distill_weight, teacher_mirror=teacher_mirror, init=init)
-    console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
+    options = TrainOptions(resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads, teachers=tuple(teacher or ()),
+                           distill_weight=distill_weight, teacher_mirror=teacher_mirror, init=init)
+    result = run_training(rec, faces, out, options, console=console)
+    if result["main"]:  # under torchrun the other ranks neither validate nor save: only rank 0 reports
+        console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
 
 
 @app.command("eval")
@@ -57,8 +62,9 @@ def eval_command(
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
     fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (with boxes), mtfl (no box) or wflw."),
-    box: str = typer.Option("given", help="Box to crop by: detector (the pipeline on the full photos, as a user meets it), given "
-                            "(the list's; whole image when it has none), image, or landmarks."),
+    box: Optional[str] = typer.Option(None, help="Box to crop by: detector (the pipeline on the full photos, as a user meets it), "
+                                      "given (the list's), image (the whole photo), or landmarks. Default: given for a list "
+                                      "with boxes, detector for one without (mtfl)."),
     detector: str = DetectorOption,
     detector_model: Optional[Path] = DetectorModelOption,
     refine: int = RefineOption,
@@ -74,17 +80,19 @@ def eval_command(
 
     if (checkpoint is None) == (model is None):
         raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT")
-    if box not in ("detector", "given", "image", "landmarks"):
+    if box not in (None, "detector", "given", "image", "landmarks"):
         raise EdgemarkError(f"--box must be detector, given, image or landmarks, not {box!r}")
     source = checkpoint or model
     predictor = load_predictor(source, threads=threads)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
+    box = box or _default_box(faces)
     lst = Path(faces.path)
     # beside a checkpoint; for an artifact, under runs/eval (an artifact folder holds only what its manifest lists)
     base = source.parent if source.is_file() else Path("runs") / "eval" / f"{source.resolve().parent.name}-{source.name}"
     out = out or base / (f"eval-{lst.stem}" if box != "detector" else f"eval-{lst.stem}-{detector}")
     if box == "detector":
         return _eval_pipeline(predictor, faces, source, out, detector, detector_model, refine, threads)
+    _warn_whole_image(faces, box)
     with progress_bar("evaluating") as bar:
         task = bar.add_task("", total=len(faces))
         result = evaluate(predictor, faces, out, box, predictor.box_rule, progress=lambda i, n: bar.update(task, completed=i),
@@ -99,6 +107,21 @@ def eval_command(
     console.print(table)
     console.print("per-point NME %: " + ", ".join(f"{n} {v * 100:.2f}" for n, v in zip(predictor.scheme.names, result["nme_per_point"])))
     console.print(f"wrote {out}/metrics.json, ced.png, worst.png")
+
+
+def _default_box(faces) -> str:
+    """The list's boxes when it has them; without (mtfl), the face detector, as a user meets it."""
+    if all(r.box is None for r in faces.records):
+        console.print(f"[yellow]{escape(faces.path)} has no face boxes:[/] evaluating with the face detector (--box detector); "
+                      "--box landmarks crops by boxes derived from the labels, --box image by the whole photo")
+        return "detector"
+    return "given"
+
+
+def _warn_whole_image(faces, box: str) -> None:
+    if box == "given" and any(r.box is None for r in faces.records):
+        console.print(f"[bold yellow]warning:[/] {escape(faces.path)} has no face boxes, so --box given crops by the whole "
+                      "photo: the figures measure faces that fill their photos, not a detector's crops (--box detector)")
 
 
 def _eval_pipeline(predictor, faces, source: Path, out: Path, detector: str, detector_model, refine: int, threads) -> None:
@@ -136,7 +159,8 @@ def sweep(
     subset: Optional[int] = typer.Option(None, help="Use only the first N training faces (smoke sweeps)."),
     cpus_per_trial: int = typer.Option(1, help="CPUs (and torch threads) per trial."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: a local Ray on this machine)."),
-    table: Path = typer.Option(Path("benchmarks/accuracy.md"), help="Study table the results are appended to."),
+    table: Optional[Path] = typer.Option(None, help="Table the results are appended to (default: OUT/sweep.md; the study's "
+                                          "benchmarks/accuracy.md only when named here)."),
     cache: Optional[Path] = typer.Option(None, help="Crop cache folder."),
 ):
     r"""Run a grid of recipes in parallel with Ray Tune (needs the sweep extra: pip install 'edgemark\[sweep]')."""
@@ -144,6 +168,7 @@ def sweep(
 
     check_recipes(recipes)
     train_list = resolve_data(data) / "trainImageList.txt"
+    table = table or out / "sweep.md"
     rows = run_sweep(recipes, int_list(seeds, "--seeds") if seeds != "0" else [0], train_list, out, table,
                      "edgemark " + shlex.join(sys.argv[1:]), epochs, subset, cpus_per_trial, address, cache)
     for r in sorted(rows, key=lambda r: r.get("best_val_nme", 9)):

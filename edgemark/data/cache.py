@@ -5,7 +5,9 @@ Each face is stored once as a square RGB crop with context around the training c
 scale and shift augmentation. Box and landmarks are stored in cache-crop coordinates,
 and training crops are cut from it with the same ``crop_face`` as everywhere else.
 
-The cache key hashes the list file's bytes and the crop parameters; files are written
+The cache key hashes the list file's bytes, the crop parameters and every image it was
+cut from (resolved path, size and modification time: the same list over another
+``--images`` folder, or an image replaced in place, is a new cache); files are written
 to a temporary name and renamed, so a killed build never leaves a cache taken as valid.
 """
 
@@ -47,7 +49,24 @@ def cache_key(face_list: FaceList, size: int, margin: float) -> str:
     h = hashlib.sha256()
     h.update(Path(face_list.path).read_bytes())
     h.update(json.dumps([CACHE_VERSION, CONTEXT, size, margin, [r.line for r in face_list.records]]).encode())
+    h.update(json.dumps(_image_identities(face_list)).encode())
     return h.hexdigest()[:16]
+
+
+def _image_identities(face_list: FaceList) -> list:
+    """Resolved path, size and modification time of each image: a stat per image, no reading."""
+    folders: dict[Path, str] = {}  # a few folders hold all the images: resolve each once
+    identities = []
+    for r in face_list.records:
+        folder = Path(r.image_path).parent
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        try:
+            st = os.stat(r.image_path)
+            identities.append([folders[folder], Path(r.image_path).name, st.st_size, st.st_mtime_ns])
+        except OSError:  # reading it will name the list line
+            identities.append([folders[folder], Path(r.image_path).name, None, None])
+    return identities
 
 
 def load_or_build_cache(face_list: FaceList, size: int, margin: float, cache_dir: Path | None = None,

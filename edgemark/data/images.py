@@ -6,19 +6,24 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
-from .lists import FaceRecord
+from .lists import FaceRecord, box_problem
 
 
 def read_image(record: FaceRecord) -> np.ndarray:
-    """BGR uint8 image of a record; DataError naming the list line when it cannot be read."""
+    """BGR uint8 image of a record; DataError naming the list line when it cannot be read or
+    the record's box does not overlap it (``read_list`` checks that too, from the header)."""
     data = None
     try:
         data = np.fromfile(str(record.image_path), np.uint8)
-    except OSError as e:
-        raise DataError(f"cannot read image {record.image_path}: {e.strerror or e}", record.list_path, record.line) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise DataError(f"cannot read image {record.image_path}: {getattr(e, 'strerror', None) or e}", record.list_path,
+                        record.line) from None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise DataError(f"unreadable image (not a decodable picture): {record.image_path}", record.list_path, record.line)
+    problem = box_problem(record.box, image.shape[1], image.shape[0]) if record.box is not None else None
+    if problem:
+        raise DataError(problem, record.list_path, record.line)
     return image
 
 

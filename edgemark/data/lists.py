@@ -2,8 +2,9 @@
 
 Every parser returns ``FaceRecord``s with the box as (left, top, right, bottom) in image
 pixels (or ``None`` when the list has no box) and landmarks as a (K, 2) array. A bad
-line raises ``DataError`` naming the file and the line, unless ``skip_bad`` is set: then
-bad lines are collected in ``FaceList.skipped`` and reported by the caller.
+line (malformed, an empty box, a missing image, a box that misses its image) raises
+``DataError`` naming the file and the line, unless ``skip_bad`` is set: then bad lines
+are collected in ``FaceList.skipped`` and reported by the caller.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from ..errors import DataError
 
 LIST_FORMATS = ("cuhk", "mtfl", "wflw")
+_LARGEST = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -42,6 +44,34 @@ class FaceList:
         return len(self.records)
 
 
+def box_problem(box, width: int, height: int) -> str | None:
+    """Why a (left, top, right, bottom) box cannot crop a face from a width x height image:
+    empty, or not overlapping the image at all. None when it can."""
+    left, top, right, bottom = box
+    if not (right > left and bottom > top):
+        return f"empty box: left={left:g} top={top:g} right={right:g} bottom={bottom:g}"
+    if right <= 0 or bottom <= 0 or left >= width or top >= height:
+        return f"box left={left:g} top={top:g} right={right:g} bottom={bottom:g} lies outside its {width}x{height} image"
+    return None
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image as decoded (EXIF rotation applied) from its header alone,
+    or None when the header cannot tell (decoding will then say what is wrong)."""
+    try:
+        from PIL import Image
+    except ImportError:  # a device bundle without Pillow: read_image checks the box once decoded
+        return None
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientation: turned by 90 degrees
+                width, height = height, width
+    except Exception:  # noqa: BLE001  (any failure here is only "cannot tell yet")
+        return None
+    return width, height
+
+
 def _image_path(root: Path, raw: str) -> Path:
     # The official CUHK train list writes Windows paths (lfw_5590\name.jpg).
     return root / raw.replace("\\", "/")
@@ -53,7 +83,7 @@ def _floats(fields: list[str], path: str, line: int) -> list[float]:
     except ValueError:
         bad = next(v for v in fields if not _is_float(v))
         raise DataError(f"not a number: {bad!r}", path, line) from None
-    if not all(np.isfinite(values)):
+    if not all(abs(v) <= _LARGEST for v in values):  # NaN, inf, and 1e39 (inf as the float32 the points are kept in)
         raise DataError("non-finite coordinate", path, line)
     return values
 
@@ -122,7 +152,7 @@ def read_list(
     except OSError as e:
         raise DataError(f"cannot read list file: {e.strerror or e}", str(list_path)) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM (Windows editors) is not part of the first path
     except UnicodeDecodeError as e:
         raise DataError(f"not a UTF-8 text list (byte {e.start})", str(list_path)) from None
     parse = _PARSERS[fmt]
@@ -135,8 +165,8 @@ def read_list(
         try:
             rel, box, points = parse(fields, str(list_path), number, num_points)
             image_path = _image_path(root, rel)
-            if check_images and not image_path.is_file():
-                raise DataError(f"image not found: {image_path}", str(list_path), number)
+            if check_images:
+                _check_image(image_path, box, str(list_path), number)
         except DataError as e:
             if not skip_bad:
                 raise
@@ -146,6 +176,19 @@ def read_list(
     if not records:
         raise DataError("no usable lines" + (f" ({len(skipped)} skipped)" if skipped else ""), str(list_path))
     return FaceList(str(list_path), records, skipped)
+
+
+def _check_image(image_path: Path, box, list_path: str, line: int) -> None:
+    try:
+        found = image_path.is_file()
+    except OSError as e:  # a name too long for the file system, say
+        raise DataError(f"image not found: {image_path} ({e.strerror or e})", list_path, line) from None
+    if not found:
+        raise DataError(f"image not found: {image_path}", list_path, line)
+    size = image_size(image_path) if box is not None else None
+    problem = box_problem(box, *size) if size is not None else None
+    if problem:
+        raise DataError(problem, list_path, line)
 
 
 def source_of(record) -> str:
