@@ -57,6 +57,9 @@ class LandmarkScheme:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LandmarkScheme":
+        if not isinstance(d, dict):
+            raise EdgemarkError(f"invalid landmark scheme: expected a mapping (name, names, flip_pairs, interocular), "
+                                f"got {type(d).__name__}")
         try:
             return cls(
                 name=str(d["name"]),
