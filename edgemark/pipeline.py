@@ -61,9 +61,11 @@ def check_box(box, image_shape=None) -> Box:
     if right - left < 1 or bottom - top < 1:
         raise EdgemarkError(f"box {box!r}: right must exceed left and bottom exceed top (by a pixel at least)")
     if image_shape is not None:
-        h, w = image_shape[:2]
-        if right < 0 or bottom < 0 or left > w - 1 or top > h - 1:
-            raise EdgemarkError(f"box {box!r} lies outside the {w}x{h} image")
+        from .data.lists import box_problem
+
+        problem = box_problem(box, image_shape[1], image_shape[0])
+        if problem:
+            raise EdgemarkError(f"--box: {problem}")
     return box
 
 
