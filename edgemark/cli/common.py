@@ -96,13 +96,13 @@ def choices(value: str, allowed: tuple, option: str) -> list[str]:
     return chosen
 
 
-def int_list(value: str, option: str) -> list[int]:
+def int_list(value: str, option: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise EdgemarkError(f"{option}: expected comma-separated integers, got {value!r}") from None
-    if not values or min(values) < 1:
-        raise EdgemarkError(f"{option}: expected positive integers, got {value!r}")
+    if not values or min(values) < minimum:
+        raise EdgemarkError(f"{option}: expected integers of at least {minimum}, got {value!r}")
     return values
 
 

@@ -169,7 +169,7 @@ def sweep(
     check_recipes(recipes)
     train_list = resolve_data(data) / "trainImageList.txt"
     table = table or out / "sweep.md"
-    rows = run_sweep(recipes, int_list(seeds, "--seeds") if seeds != "0" else [0], train_list, out, table,
+    rows = run_sweep(recipes, int_list(seeds, "--seeds", minimum=0), train_list, out, table,
                      "edgemark " + shlex.join(sys.argv[1:]), epochs, subset, cpus_per_trial, address, cache)
     for r in sorted(rows, key=lambda r: r.get("best_val_nme", 9)):
         if "error" in r:

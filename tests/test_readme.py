@@ -1,0 +1,265 @@
+"""The README's commands, typed as written, so that the README cannot drift from the code.
+
+Every command line of the README's bash blocks must appear in RUNS (how it runs here) or
+NOT_HERE (why it cannot, with where it is covered instead). RUNS may only fill in what a
+user fills in (their data folder, photo, device) and add options that shorten a run
+(fewer epochs, faces, timed calls) or stand in for the user's machine (their
+~/.ssh/config, the device's Python); the command itself stays as written. They run in
+README order in one workspace, so that later commands use what earlier ones made
+(runs/mnv2/best.pt, exported/mnv2), with the shipped model and recipes linked in.
+The device commands run against a real OpenSSH server on loopback, reached through an
+ssh_config alias (`pi5`) and the default remote folder, as a user types them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sshd import SSHD, LoopbackSshd
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
+SHORT_BENCH = ["--warmup", "1", "--min-runs", "5", "--min-seconds", "0.05", "--accuracy-faces", "20"]
+SHORT_TRAIN = ["--epochs", "1", "--subset", "64"]
+
+
+@dataclass
+class Run:
+    add: list[str] = field(default_factory=list)  # options appended (shortening, or standing in for the user's machine)
+    sub: dict[str, str] = field(default_factory=dict)  # placeholders a user fills in: {"0": "drive.mp4"} etc.
+    device: bool = False  # needs the loopback SSH device
+    exit_code: int = 0
+
+
+NOT_HERE = {
+    "python3 -m venv .venv && .venv/bin/pip install -e '.[dev,all]' && .venv/bin/edgemark models fetch && .venv/bin/edgemark eval "
+    "--model exported/mobilenetv2_96/tflite-int8 --data ../shared/datasets/cuhk_facepoint --box detector":
+        "the install itself: .ci/run runs it on a fresh machine (and the eval below runs here)",
+    ".venv/bin/python -m pytest -q": "this test suite",
+    "pip install 'edgemark[sweep]'": "installed by .ci/run ('.[dev,all]')",
+    "torchrun --nnodes 2 --node-rank 0 --master-addr HOST0 --master-port 29500 --nproc-per-node 8 -m edgemark train ...":
+        "a template for two machines ('...': the options above); tests/test_distributed.py runs a 2-process job",
+    "edgemark sweep recipes/*.yaml --address auto ...": "a template for a Ray cluster; tests/test_sweep.py checks the error without one",
+}
+
+RUNS = {
+    "edgemark predict photo.jpg --out photo_landmarks.png": Run(),
+    "edgemark predict photo.jpg --box 120,80,260,220": Run(),
+    "edgemark models fetch": Run(),
+    "edgemark models fetch --wheel mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl": Run(),
+    "edgemark models list": Run(),
+    # the official URL is not reachable here: the same archive layout is served on loopback
+    "edgemark data download --to ~/data/cuhk": Run(sub={"~/data/cuhk": "downloaded"}, add=["--url", "{archive_url}"]),
+    "edgemark data download --archive train.zip --to ~/data/cuhk": Run(sub={"~/data/cuhk": "from_archive"}),
+    "edgemark data stats --data ~/data/cuhk": Run(),
+    "edgemark data show --data ~/data/cuhk --n 16 --out grid.png": Run(),
+    "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2": Run(add=SHORT_TRAIN),
+    "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2 --resume": Run(add=SHORT_TRAIN),
+    "edgemark train --recipe recipes/mobilenetv2_96_finetune.yaml --data ~/data/cuhk --out runs/distill --teacher runs/mnv2/best.pt "
+    "--distill-weight 0.7 --init runs/mnv2/best.pt": Run(add=SHORT_TRAIN),
+    "torchrun --standalone --nproc-per-node 4 -m edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/ddp":
+        Run(add=SHORT_TRAIN),
+    "edgemark sweep recipes/mobilenetv2_96.yaml recipes/study/mnv2_96_light.yaml --seeds 0,1 --data ~/data/cuhk --cpus-per-trial 2":
+        Run(add=["--epochs", "1", "--subset", "32"]),
+    "edgemark eval --checkpoint runs/mnv2/best.pt --data ~/data/cuhk": Run(),
+    "edgemark eval --model exported/mobilenetv2_96/tflite-int8 --data ~/data/cuhk --box detector": Run(),
+    "edgemark eval --checkpoint runs/mnv2/best.pt --list MTFL/testing.txt --format mtfl --box landmarks": Run(),
+    "edgemark export --checkpoint runs/mnv2/best.pt --target all --precision all --out exported/mnv2 --data ~/data/cuhk":
+        Run(add=["--calib-size", "16"]),
+    "edgemark eval --model exported/mnv2/tflite-int8 --data ~/data/cuhk": Run(),
+    "edgemark bench --model exported/mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
+        Run(add=["--target", "tflite", "--precision", "int8", *SHORT_BENCH]),
+    "edgemark bench compare benchmarks/A benchmarks/B": Run(),  # A and B: the folders the runs above wrote
+    "edgemark deploy --model exported/mobilenetv2_96 --target tflite --precision int8 --host pi5 --data ~/data/cuhk":
+        Run(device=True, add=["--test-faces", "20"]),
+    "edgemark bench --model exported/mobilenetv2_96 --target tflite,onnx --device ssh://pi5 --threads 1,4 --data ~/data/cuhk":
+        Run(device=True, add=["--precision", "int8", *SHORT_BENCH]),
+    "scp face.jpg pi5:": Run(device=True),
+    "ssh pi5 edgemark/bundles/mobilenetv2_96/bin/edgemark predict --model edgemark/bundles/mobilenetv2_96/artifacts/tflite-int8 "
+    "face.jpg --out face_landmarks.png": Run(device=True),
+    "edgemark bench --model exported/mobilenetv2_96 --target tflite,onnx --precision int8 --devices devices.yaml --data ~/data/cuhk":
+        Run(device=True, add=SHORT_BENCH),
+    "edgemark demo --model exported/mobilenetv2_96/tflite-int8 --source 0": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
+    "edgemark demo --source drive.mp4 --mode drive --out annotated.mp4 --events events.jsonl --no-window": Run(),
+    "edgemark demo --source 0 --mode filters": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
+}
+
+
+def readme_commands() -> list[str]:
+    """Command lines of the README's bash blocks: comments dropped, continuations joined."""
+    lines, block = [], None
+    for raw in (ROOT / "README.md").read_text().splitlines():
+        if raw.startswith("```"):
+            block = [] if raw.strip() == "```bash" and block is None else None
+            continue
+        if block is None:
+            continue
+        line = re.sub(r"(^|\s{2,})#.*$", "", raw).strip()
+        if lines and lines[-1].endswith("\\"):
+            lines[-1] = lines[-1][:-1].rstrip() + " " + line
+        elif line:
+            lines.append(line)
+    return lines
+
+
+def test_every_readme_command_is_run_here_or_says_why_not():
+    commands = readme_commands()
+    assert len(commands) > 20
+    unknown = [c for c in commands if c not in RUNS and c not in NOT_HERE]
+    assert not unknown, f"README commands with no way to run them in tests/test_readme.py: {unknown}"
+    stale = [c for c in list(RUNS) + list(NOT_HERE) if c not in commands]
+    assert not stale, f"tests/test_readme.py runs commands the README no longer has: {stale}"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, small_lists, data_dir, detector_models):
+    """A folder to type the commands in: the repository's recipes and shipped model linked,
+    the user's photo, clip, MTFL list and archive beside them."""
+    ws = tmp_path_factory.mktemp("readme")
+    (ws / "recipes").symlink_to(ROOT / "recipes")
+    (ws / "exported").mkdir()
+    (ws / "exported" / "mobilenetv2_96").symlink_to(ROOT / "exported" / "mobilenetv2_96")
+    from edgemark.data.lists import read_list
+
+    test = read_list(small_lists / "testImageList.txt").records
+    shutil.copy(test[0].image_path, ws / "photo.jpg")
+    shutil.copy(test[1].image_path, ws / "face.jpg")
+    mtfl = ws / "MTFL"
+    mtfl.mkdir()
+    (mtfl / "net_7876").symlink_to(small_lists / "net_7876")
+    (mtfl / "testing.txt").write_text("".join(
+        "net_7876/" + r.image_path.name + " " + " ".join(f"{v:.1f}" for v in (*r.landmarks[:, 0], *r.landmarks[:, 1])) + " 1 1 1 1\n"
+        for r in test[:20]))
+    sys.path.insert(0, str(Path(__file__).parent))
+    from demo_video import build_video
+    from test_download import make_archive
+
+    (ws / "train.zip").write_bytes(make_archive())
+    clip = build_video(data_dir, ws / "clip.avi")
+    cap, writer = cv2.VideoCapture(str(clip)), cv2.VideoWriter(str(ws / "drive.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for _ in range(int(cap.get(cv2.CAP_PROP_FRAME_COUNT))):
+        ok, frame = cap.read()
+        if ok:  # the clip's one damaged frame is left out
+            writer.write(frame)
+    writer.release()
+    return ws
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory, workspace):
+    """The loopback 'Pi': an ssh_config with a Host pi5 entry (what a user has in
+    ~/.ssh/config), and the default remote folder ~/edgemark, cleaned of what we made."""
+    if not Path(SSHD).exists():
+        pytest.skip("needs an OpenSSH server (apt-get install openssh-server; .ci/run does)")
+    server = LoopbackSshd(tmp_path_factory.mktemp("pi5")).start()
+    config = server.dir / "pi5_config"
+    config.write_text(server.config.read_text().replace("Host edgedevice", "Host pi5"))
+    home = Path(os.path.expanduser("~" + __import__("psutil").Process().username()))
+    before = {p: p.exists() for p in (home / "edgemark", home / "face.jpg", home / "face_landmarks.png")}
+    (workspace / "devices.yaml").write_text(
+        f"devices:\n  - name: desktop\n    local: cpu\n  - name: pi5\n    host: pi5\n    ssh_config: {config}\n"
+        f"    python: {BASE_PYTHON}\n    remote_dir: {server.dir / 'fleet'}\n")
+    yield config
+    server.kill()
+    for path, existed in before.items():
+        if not existed and path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if before[home / "edgemark"]:
+        shutil.rmtree(home / "edgemark" / "bundles" / "mobilenetv2_96", ignore_errors=True)
+
+
+def argv_of(line: str, run: Run, data: Path, config: Path | None, workspace: Path, archive_url: str) -> list[str]:
+    argv = shlex.split(line)
+    for old, new in run.sub.items():  # what the user fills in, then their data folder
+        argv = [new if a == old else a for a in argv]
+    argv = [str(data) if a == "~/data/cuhk" else a for a in argv]
+    if line.startswith("edgemark bench compare"):
+        found = sorted(str(p.relative_to(workspace)) for p in (workspace / "benchmarks").glob("*/results.json"))
+        argv = argv[:3] + [str(Path(found[0]).parent), str(Path(found[-1]).parent)]
+    if argv[0] == "edgemark":
+        argv = [sys.executable, "-m", "edgemark", *argv[1:]]
+    elif argv[0] == "torchrun":
+        argv = [sys.executable, "-m", "torch.distributed.run", *argv[1:]]
+    elif argv[0] in ("ssh", "scp"):
+        argv = [argv[0], "-F", str(config), *argv[1:]]
+    if config is not None and argv[0] == sys.executable and "--devices" not in argv:
+        argv += ["--ssh-config", str(config), "--python", BASE_PYTHON]
+    return argv + [a.format(archive_url=archive_url) for a in run.add]
+
+
+@pytest.fixture(scope="module")
+def archive_url():
+    import http.server
+    import threading
+
+    from test_download import RangeHandler, make_archive
+
+    RangeHandler.payload, RangeHandler.requests = make_archive(), []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/train.zip"
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("line", [c for c in readme_commands() if c in RUNS])
+def test_readme_command_runs_as_typed(line, workspace, small_lists, archive_url, request):
+    run = RUNS[line]
+    config = request.getfixturevalue("device") if run.device else None
+    env = {**os.environ}
+    xvfb = None
+    if "--source" in line and "--no-window" not in line:  # the webcam commands open a window: a virtual display
+        if shutil.which("Xvfb"):
+            display = f":{150 + os.getpid() % 100}"
+            xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            env["DISPLAY"] = display
+        else:
+            run = Run(sub=run.sub, add=[*run.add, "--no-window", "--events", "webcam_events.jsonl"])
+    try:
+        done = subprocess.run(argv_of(line, run, small_lists, config, workspace, archive_url), cwd=workspace, capture_output=True, text=True,
+                              timeout=1200, env=env)
+    finally:
+        if xvfb:
+            xvfb.kill()
+    assert done.returncode == run.exit_code, f"{line}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr
+    check = CHECKS.get(line)
+    if check:
+        check(workspace, done)
+
+
+def _predicted(workspace, done):
+    faces = json.loads(done.stdout)["faces"]
+    assert faces and len(faces[0]["landmarks"]) == 5
+
+
+def _on_device(workspace, done):
+    assert json.loads(done.stdout)["faces"]
+
+
+CHECKS = {
+    "edgemark predict photo.jpg --out photo_landmarks.png": lambda ws, d: (_predicted(ws, d), (ws / "photo_landmarks.png").stat()),
+    "edgemark predict photo.jpg --box 120,80,260,220": _predicted,
+    "edgemark data show --data ~/data/cuhk --n 16 --out grid.png": lambda ws, d: (ws / "grid.png").stat(),
+    "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2":
+        lambda ws, d: (ws / "runs" / "mnv2" / "best.pt").stat(),
+    "edgemark export --checkpoint runs/mnv2/best.pt --target all --precision all --out exported/mnv2 --data ~/data/cuhk":
+        lambda ws, d: (ws / "exported" / "mnv2" / "tflite-int8" / "manifest.json").stat(),
+    "edgemark demo --source drive.mp4 --mode drive --out annotated.mp4 --events events.jsonl --no-window":
+        lambda ws, d: np.testing.assert_array_less(0, (ws / "annotated.mp4").stat().st_size),
+    "ssh pi5 edgemark/bundles/mobilenetv2_96/bin/edgemark predict --model edgemark/bundles/mobilenetv2_96/artifacts/tflite-int8 "
+    "face.jpg --out face_landmarks.png": _on_device,
+}
