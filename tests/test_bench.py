@@ -2,10 +2,13 @@
 process; sane numbers, accuracy equal to eval's, clear GPU messages, whole result files."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,11 +127,13 @@ def test_gpu_without_providers_says_what_is_missing(exported, tmp_path):
     assert results["rows"] == [] and {s["artifact"] for s in results["skipped"]} >= {"onnx-fp32", "torch-fp32"}
 
 
-def test_interrupted_bench_leaves_no_half_written_file(exported, tmp_path):
+def test_interrupted_bench_leaves_no_half_written_file(exported, tmp_path, monkeypatch):
     out = tmp_path / "killed"
+    (tmp_path / "tmp").mkdir()  # SIGKILL cannot be caught: the run's scratch folder stays here, not in /tmp
     proc = subprocess.Popen([sys.executable, "-m", "edgemark", "bench", "--model", str(exported[0]), "--out", str(out),
                              "--min-seconds", "1", "--warmup", "1", "--min-runs", "5"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "", "EDGEMARK_DATA": ""})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"PATH": "", "EDGEMARK_DATA": "", "TMPDIR": str(tmp_path / "tmp")})
     deadline = time.time() + 120
     while not (out / "results.json").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -137,6 +142,14 @@ def test_interrupted_bench_leaves_no_half_written_file(exported, tmp_path):
     results = json.loads((out / "results.json").read_text())  # whole JSON, not half a file
     assert 1 <= len(results["rows"]) < 10
     assert "finished" not in results  # and it says it did not finish
+    # its scratch folder is named with its process id; the next run removes it, its process being gone
+    (left,) = (tmp_path / "tmp").glob("edgemark-bench-*")
+    assert left.name.startswith(f"edgemark-bench-{proc.pid}-")
+    from edgemark.bench.run import temp_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    with temp_dir() as mine:
+        assert not left.exists() and Path(mine).exists()
 
 
 def test_pareto_front_treats_rounding_level_nme_differences_as_ties():
@@ -145,3 +158,231 @@ def test_pareto_front_treats_rounding_level_nme_differences_as_ties():
     rows = [{"p50_ms": 0.28, "nme": 0.034801}, {"p50_ms": 0.33, "nme": 0.034799},  # same accuracy, slower: off
             {"p50_ms": 0.22, "nme": 0.0356}, {"p50_ms": 0.45, "nme": 0.0340}, {"p50_ms": 0.50, "nme": 0.0345}]
     assert [r["p50_ms"] for r in pareto_front(rows)] == [0.22, 0.28, 0.45]
+
+
+# --- issue 17: hardening -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--warmup", "1", "--min-runs", "5", "--min-seconds", "0.05", "--detector", "none"]
+
+
+def edgemark(*args, cwd=None, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "edgemark", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "EDGEMARK_DATA": "", **(env or {})}, timeout=timeout)
+
+
+def test_worker_feeds_the_whole_batch_when_fewer_test_crops_than_the_batch(tmp_path, monkeypatch):
+    """--batch 16 --accuracy-faces 4: every timed call gets 16 crops (the 4 repeated), as
+    the per-image latency divides by 16."""
+    from types import SimpleNamespace
+
+    import edgemark.predictors.load as load
+    from edgemark.bench import worker
+
+    seen = []
+
+    class Fake:
+        crop = SimpleNamespace(size=8)
+        description = "fake"
+
+        def predict_crops(self, crops):
+            seen.append(len(crops))
+            return np.zeros((len(crops), 5, 2), np.float32)
+
+    monkeypatch.setattr(load, "load_predictor", lambda *a, **k: Fake())
+    real = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
+    np.save(tmp_path / "crops.npy", real)
+    spec = {"artifact": "fake", "threads": 1, "batch": 16, "device": "cpu", "pin": False, "warmup": 1, "min_runs": 3,
+            "min_seconds": 0, "result": str(tmp_path / "r.json"), "crops": str(tmp_path / "crops.npy")}
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    assert worker.main(str(tmp_path / "s.json")) == 0
+    assert seen and set(seen) == {16}
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["batch"] == 16 and result["distinct_crops"] == 4
+
+
+def test_default_folder_is_a_new_one_for_each_run(exported, tmp_path):
+    """Two runs the same day without --out: two folders, the first left as it was, and the
+    output says which folder."""
+    args = ["bench", "--model", exported[0], "--target", "onnx", "--precision", "int8", *QUICK]
+    first = edgemark(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (folder,) = (tmp_path / "benchmarks").iterdir()
+    assert f"results folder: {folder.relative_to(tmp_path)}" in first.stdout.replace("\n", " ")
+    before = (folder / "results.json").read_text()
+    second = edgemark(*args, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    folders = sorted((tmp_path / "benchmarks").iterdir())
+    assert [f.name for f in folders] == [folder.name, folder.name + "-2"]
+    assert (folder / "results.json").read_text() == before
+    assert f"results folder: {folders[1].relative_to(tmp_path)}" in second.stdout.replace("\n", " ")
+
+
+def test_fresh_dir_never_reuses_a_folder(tmp_path):
+    from edgemark.bench.run import fresh_dir
+
+    base = tmp_path / "benchmarks" / "host-cpu-2026-11-25"
+    made = [fresh_dir(base) for _ in range(3)]
+    assert [p.name for p in made] == [base.name, base.name + "-2", base.name + "-3"]
+    assert all(p.is_dir() for p in made)
+
+
+def test_report_leaves_no_stale_plot(bench_results, tmp_path):
+    """A plot of an earlier run (threads 4, here) does not stay beside new results."""
+    out, results = bench_results
+    folder = tmp_path / "again"
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(results))
+    (folder / "pareto_threads4.png").write_bytes(b"old")
+    done = edgemark("bench", "report", folder)
+    assert done.returncode == 0, done.stderr
+    assert not (folder / "pareto_threads4.png").exists() and (folder / "pareto_threads1.png").exists()
+
+
+def _bad_copy(results, tmp_path, name, change):
+    bad = json.loads(json.dumps(results))
+    change(bad)
+    folder = tmp_path / name / "run"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(bad))
+    return folder
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: r["rows"][0].update(threads="../../../evil"),
+    lambda r: r["rows"][0].update(threads=0),
+    lambda r: r["rows"][0].update(threads=True),
+    lambda r: r["rows"][0].update(batch="2"),
+    lambda r: r["rows"][0].update(artifact="../evil"),
+    lambda r: r["rows"][0].update(artifact="a/b"),
+    lambda r: r["rows"][0].pop("p50_ms"),
+    lambda r: r["rows"][0].update(p50_ms=0),
+    lambda r: r["rows"][0].update(nme=float("nan")),
+    lambda r: r.update(rows={}),
+    lambda r: r.pop("machine"),
+], ids=["threads-dotdot", "threads-0", "threads-bool", "batch-str", "artifact-dotdot", "artifact-slash", "no-p50", "p50-0",
+        "nme-nan", "rows-dict", "no-machine"])
+def test_bad_values_in_results_json_are_named_errors(bench_results, tmp_path, change):
+    """Values read back from a (device's) results.json are checked before they make a file
+    name or a figure: an error naming the file, nothing written outside the folder."""
+    _, results = bench_results
+    folder = _bad_copy(results, tmp_path, "bad", change)
+    done = edgemark("bench", "report", folder)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert str(folder / "results.json") in done.stderr.replace("\n", "") and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["results.json"]
+    from edgemark.bench.report import load_results
+    from edgemark.errors import EdgemarkError
+
+    with pytest.raises(EdgemarkError, match="results.json"):
+        load_results(folder)
+
+
+def test_committed_results_still_load():
+    from edgemark.bench.report import load_results
+
+    found = sorted((ROOT / "benchmarks").glob("*/results.json"))
+    for path in found:
+        assert load_results(path)["rows"], path
+
+
+def test_pareto_refuses_results_of_different_machines_or_test_subsets(bench_results, tmp_path):
+    out, results = bench_results
+    plot = tmp_path / "p" / "models.png"
+    other = _bad_copy(results, tmp_path, "pi", lambda r: r["machine"].update(cpu="Cortex-A76", machine="aarch64", host="pi5"))
+    done = edgemark("bench", "pareto", f"a={out}", f"b={other}", "--out", plot)
+    assert done.returncode == 2, done.stdout + done.stderr
+    text = done.stderr.replace("\n", " ")
+    assert "different machines" in text and "Cortex-A76" in text and results["machine"]["cpu"] in text and not plot.exists()
+    subset = _bad_copy(results, tmp_path, "sub", lambda r: r.update(accuracy_list="testImageList.txt (200 faces)"))
+    done = edgemark("bench", "pareto", f"a={out}", f"b={subset}", "--out", plot)
+    assert done.returncode == 2, done.stdout + done.stderr
+    text = done.stderr.replace("\n", " ")
+    assert "different test faces" in text and "testImageList.txt (200 faces)" in text and "small test list" in text
+    assert not plot.exists()
+    done = edgemark("bench", "pareto", f"a={out}", f"b={out}", "--out", plot)  # same machine and faces: one front
+    assert done.returncode == 0, done.stderr
+    assert "NME on small test list" in plot.with_suffix(".md").read_text()
+
+
+def test_report_and_compare_say_a_result_is_incomplete(bench_results, tmp_path):
+    out, results = bench_results
+    killed = _bad_copy(results, tmp_path, "killed", lambda r: r.pop("finished"))
+    done = edgemark("bench", "report", killed)
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if "incomplete" in line]
+    assert line.startswith("warning:") and str(killed / "results.json") in line
+    done = edgemark("bench", "compare", out, killed)
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if "incomplete" in line]
+    assert line.startswith("warning: B = ") and str(killed / "results.json") in line
+    done = edgemark("bench", "compare", out, out)
+    assert "incomplete" not in done.stdout
+
+
+def test_compare_names_each_sides_test_faces_and_warns_when_they_differ(bench_results, tmp_path):
+    out, results = bench_results
+    pi = _bad_copy(results, tmp_path, "pi", lambda r: r.update(accuracy_list="testImageList.txt (200 faces)"))
+    done = edgemark("bench", "compare", out, pi)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.replace("\n", " ")
+    assert "A NME on small test list" in text and "B NME on testImageList.txt (200 faces)" in text
+    (line,) = [line for line in done.stdout.splitlines() if "different test faces" in line]
+    assert line.startswith("warning:") and "not comparable" in line
+    done = edgemark("bench", "compare", out, out)
+    assert "different test faces" not in done.stdout and "NME on small test list" in done.stdout.replace("\n", " ")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_killed_bench_leaves_no_temporary_folder_and_no_stale_file(exported, tmp_path, sig):
+    tmpdir, out = tmp_path / "tmp", tmp_path / "out"
+    tmpdir.mkdir()
+    out.mkdir()
+    (out / "results.md").write_text("an earlier run")
+    (out / "pareto_threads4.png").write_bytes(b"an earlier plot")
+    abandoned = tmpdir / "edgemark-bench-999999999-abcd1234"  # of a run killed with SIGKILL: its process is gone
+    (abandoned / "big").mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-m", "edgemark", "bench", "--model", str(exported[0]), "--out", str(out),
+                             "--min-seconds", "1", "--warmup", "1", "--min-runs", "5", "--detector", "none"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={"PATH": "", "EDGEMARK_DATA": "", "TMPDIR": str(tmpdir)})
+    deadline = time.time() + 120
+    while not (out / "results.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert list(tmpdir.glob("edgemark-bench-*")), "the run's temporary folder should exist while it runs"
+    assert not abandoned.exists()
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert not list(tmpdir.glob("edgemark-bench-*")), stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "finished" not in json.loads((out / "results.json").read_text())
+    assert not (out / "results.md").exists() and not (out / "pareto_threads4.png").exists()
+
+
+def test_bench_device_cpu_as_typed_uses_the_shipped_model(tmp_path):
+    """The README's first bench command from the repository root, only shortening options added."""
+    if not (ROOT / "exported" / "mobilenetv2_96" / "tflite-int8" / "manifest.json").exists():
+        pytest.skip("the shipped model is not in this checkout")
+    pytest.importorskip("ai_edge_litert")
+    out = tmp_path / "out"
+    done = edgemark("bench", "--device", "cpu", "--min-runs", "5", "--min-seconds", "0.05", "--warmup", "1", "--target", "tflite",
+                    "--precision", "int8", "--detector", "none", "--out", out, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "model: exported/mobilenetv2_96" in done.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert {r["artifact"] for r in results["rows"]} == {"torch-fp32", "tflite-int8"}
+
+
+def test_bench_helpers_take_few_parameters():
+    import inspect
+
+    from edgemark.cli import bench as cli_bench
+
+    for fn in (cli_bench._bench_ssh, cli_bench._bench_fleet):
+        assert len(inspect.signature(fn).parameters) <= 6, fn.__name__
+
+
+def test_bench_help_names_ssh_devices():
+    done = edgemark("bench", "--help", env={"COLUMNS": "200"})
+    assert done.returncode == 0 and "ssh://user@host" in done.stdout and "exported/mobilenetv2_96" in done.stdout

@@ -3,6 +3,7 @@ does not answer, concurrently; the merged table has a column group per device th
 answered, and the bad host is reported without stopping the others."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from edgemark.bench.fleet import load_devices
 from edgemark.errors import EdgemarkError
 from sshd import SSHD, LoopbackSshd, free_port
 
-pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="needs an OpenSSH server (apt-get install openssh-server; .ci/run does)")
+needs_sshd = pytest.mark.skipif(not Path(SSHD).exists(), reason="needs an OpenSSH server (apt-get install openssh-server; .ci/run does)")
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
 
 
@@ -25,6 +26,7 @@ def two_devices(tmp_path_factory):
         s.kill()
 
 
+@needs_sshd
 def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_lists, tmp_path):
     a, b = two_devices
     devices = tmp_path / "devices.yaml"
@@ -48,7 +50,9 @@ def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_l
                            "--precision", "int8", "--devices", str(devices), "--data", str(small_lists), "--accuracy-faces", "10",
                            "--warmup", "2", "--min-runs", "10", "--min-seconds", "0.1", "--out", str(out)],
                           capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # what answered is written; the run still fails, naming the device that did not
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 of 3 devices failed: gone" in done.stderr.replace("\n", " ")
     fleet = json.loads((out / "fleet.json").read_text())
     assert sorted(fleet["finished"]) == ["pi-a", "pi-b"]
     assert list(fleet["errors"]) == ["gone"] and "cannot connect" in fleet["errors"]["gone"]
@@ -58,6 +62,7 @@ def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_l
     table = (out / "fleet.md").read_text()
     assert "| artifact | threads | batch | pi-a p50 ms | pi-a NME % | pi-b p50 ms | pi-b NME % |" in table
     assert "| onnx-int8 | 1 | 1 |" in table and "**gone**: not measured" in table
+    assert table.count("NME on testImageList.txt (10 faces)") == 2 and "different test faces" not in table
     assert "pi-a: done" in done.stdout and "gone: failed" in done.stdout
 
 
@@ -72,3 +77,50 @@ def test_devices_file_errors_name_the_line(tmp_path):
     path.write_text("hosts: []\n")
     with pytest.raises(EdgemarkError, match="top-level 'devices:' list"):
         load_devices(path)
+
+
+def _fleet(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "edgemark", "bench", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=900, env={**os.environ, "EDGEMARK_DATA": ""})
+
+
+def test_fleet_with_a_failed_device_fails_and_a_second_run_gets_its_own_folder(exported, tmp_path):
+    """This machine and a host that does not answer, without --out, twice the same day: the
+    first run writes what it measured and exits non-zero naming the failed device; the
+    second run gets a new folder and leaves the first one as it was."""
+    devices = tmp_path / "devices.yaml"
+    devices.write_text(f"devices:\n  - name: here\n    local: cpu\n  - name: gone\n    host: ssh://127.0.0.1:{free_port()}\n")
+    args = ["--model", exported[0], "--target", "onnx", "--precision", "int8", "--devices", devices, "--warmup", "1",
+            "--min-runs", "5", "--min-seconds", "0.05"]
+    first = _fleet(*args, cwd=tmp_path)
+    assert first.returncode == 2, first.stdout + first.stderr
+    assert "1 of 2 devices failed: gone" in first.stderr.replace("\n", " ") and "Traceback" not in first.stderr
+    (folder,) = (tmp_path / "benchmarks").iterdir()
+    assert folder.name.startswith("fleet-") and f"results folder: {folder.relative_to(tmp_path)}" in first.stdout.replace("\n", " ")
+    assert json.loads((folder / "fleet.json").read_text())["finished"] == ["here"]
+    assert (folder / "here" / "results.json").exists() and "**gone**: not measured" in (folder / "fleet.md").read_text()
+    before = (folder / "here" / "results.json").read_text()
+    devices.write_text(f"devices:\n  - name: gone\n    host: ssh://127.0.0.1:{free_port()}\n")
+    second = _fleet(*args, cwd=tmp_path)
+    assert second.returncode == 2 and "no device could be benchmarked" in second.stderr
+    assert sorted(p.name for p in (tmp_path / "benchmarks").iterdir()) == [folder.name, folder.name + "-2"]
+    assert (folder / "here" / "results.json").read_text() == before
+
+
+def test_fleet_table_says_which_test_faces_each_device_used():
+    from edgemark.bench.fleet import Device, merged_table
+
+    def result(faces, nme):
+        return {"machine": {"cpu": "x", "machine": "x86_64", "cores": 2, "os": "Linux"}, "device": "cpu", "accuracy_list": faces,
+                "rows": [{"artifact": "onnx-int8", "threads": 1, "batch": 1, "p50_ms": 0.2, "nme": nme}]}
+
+    devices = [Device("desktop", local="cpu"), Device("pi", host="pi@pi")]
+    table = merged_table(devices, {"desktop": result("testImageList.txt (2027 faces)", 0.034),
+                                   "pi": result("testImageList.txt (200 faces)", 0.031)}, {}, "cmd")
+    assert "**desktop**" in table and "NME on testImageList.txt (2027 faces)" in table
+    assert "NME on testImageList.txt (200 faces)" in table
+    warning = [line for line in table.splitlines() if "different test faces" in line]
+    assert warning and "not comparable" in warning[0]
+    same = merged_table(devices, {"desktop": result("testImageList.txt (200 faces)", 0.034),
+                                  "pi": result("testImageList.txt (200 faces)", 0.031)}, {}, "cmd")
+    assert "different test faces" not in same

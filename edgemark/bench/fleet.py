@@ -3,7 +3,8 @@
 Devices run concurrently (a thread each, from ``concurrent.futures``; the work itself is
 the same ``run_bench`` / ``deploy`` + ``remote_bench`` as for one device). Each device's
 results are written the moment it finishes; a device that fails is reported and does not
-stop the others; the merged table has one column group per device.
+stop the others (and the run exits non-zero at the end); the merged table has one column
+group per device and says which test faces each device's NME is over.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ def run_fleet(devices: list[Device], model: Path, artifacts: list[Path], setting
     return {"results": done, "errors": errors, "table": merged}
 
 
+def _subset(results: dict) -> str:
+    return results.get("accuracy_list") or "no test faces (no --data)"
+
+
 def merged_table(devices: list[Device], done: dict, errors: dict, command: str) -> str:
     names = [d.name for d in devices if d.name in done]
     keys = []
@@ -119,10 +124,16 @@ def merged_table(devices: list[Device], done: dict, errors: dict, command: str) 
     lines = ["# Fleet benchmark", "", f"Command: `{command}`", ""]
     for name in names:
         m = done[name]["machine"]
-        lines.append(f"- **{name}**: {m.get('board') or m['cpu']} ({m['machine']}, {m['cores']} cores), "
-                     f"{m.get('distribution', m['os'])}; device {done[name].get('device', 'local')}")
+        lines.append(f"- **{name}**: {m.get('board') or m['cpu']} ({m['machine']}, {m.get('cores')} cores), "
+                     f"{m.get('distribution') or m['os']}; device {done[name].get('device') or 'local'}; "
+                     f"NME on {_subset(done[name])}")
     for name, error in errors.items():
         lines.append(f"- **{name}**: not measured: {error}")
+    with_nme = {name: _subset(done[name]) for name in names if any(r.get("nme") is not None for r in done[name]["rows"])}
+    if len(set(with_nme.values())) > 1:
+        lines += ["", "**Warning**: the NME columns are over different test faces ("
+                  + "; ".join(f"{name}: {subset}" for name, subset in with_nme.items())
+                  + "): not comparable across devices; benchmark all with the same --data and --accuracy-faces."]
     lines += ["", "| artifact | threads | batch | " + " | ".join(f"{n} p50 ms | {n} NME %" for n in names) + " |",
               "|---|---:|---:|" + "---:|---:|" * len(names)]
     for artifact, threads, batch in keys:

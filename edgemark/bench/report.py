@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,164 @@ from ..io import atomic_path, write_text_atomic  # noqa: E402
 COLUMNS = ["artifact", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "throughput_ips", "load_ms",
            "first_inference_ms", "peak_rss_mib", "rss_increase_mib", "size_bytes", "nme", "failure_rate", "auc", "nme_drop_pp",
            "provider", "runs", "pinned_cores"]
+
+
+MAX_THREADS, MAX_BATCH = 4096, 1_000_000
+LIMIT = 1e12  # no real latency (ms), memory (MiB), size or rate comes near: keeps plots and ratios finite
+
+
+def _plain(text) -> str:
+    """Text for a figure: ``$`` would start matplotlib's math mode on any string read back."""
+    return str(text).replace("$", r"\$")
+
+
+def _fail(source, where: str, message: str):
+    raise EdgemarkError(f"{source}: {where}: {message} (not a result edgemark bench wrote; re-run the benchmark or fix the file)")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v) and abs(v) <= LIMIT
+
+
+def plain_name(v) -> bool:
+    """A file or folder name, not a path: no separator, not . or .., printable, not too long."""
+    return (isinstance(v, str) and 0 < len(v) <= 200 and v not in (".", "..") and "/" not in v and "\\" not in v
+            and v.isprintable())
+
+
+class _Checker:
+    """Checks one results.json against what edgemark bench writes; every error names the file
+    and the place (``rows[3].threads``)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def dict(self, parent: dict, key: str, where: str, optional: bool = False):
+        v = parent.get(key)
+        if v is None and optional:
+            return {}
+        if not isinstance(v, dict):
+            _fail(self.source, where + key, "missing" if key not in parent else f"expected an object, got {_kind(v)}")
+        return v
+
+    def list(self, parent: dict, key: str, where: str, optional: bool = False):
+        v = parent.get(key)
+        if v is None and optional:
+            return []
+        if not isinstance(v, list):
+            _fail(self.source, where + key, "missing" if key not in parent else f"expected a list, got {_kind(v)}")
+        return v
+
+    def str(self, parent: dict, key: str, where: str, optional: bool = False) -> None:
+        v = parent.get(key)
+        if not (isinstance(v, str) or (optional and v is None)):
+            _fail(self.source, where + key, "missing" if key not in parent else f"expected text, got {_kind(v)}")
+
+    def int(self, parent: dict, key: str, where: str, lo: int, hi: int | None = None, optional: bool = False) -> None:
+        v = parent.get(key)
+        if optional and v is None:
+            return
+        if not (_is_int(v) and v >= lo and (hi is None or v <= hi)):
+            wanted = f"an integer {lo}..{hi}" if hi is not None else f"an integer >= {lo}"
+            _fail(self.source, where + key, "missing" if key not in parent else f"expected {wanted}, got {_show(v)}")
+
+    def num(self, parent: dict, key: str, where: str, lo: float = -LIMIT, positive: bool = False, optional: bool = False) -> None:
+        v = parent.get(key)
+        if optional and v is None:
+            return
+        if not (_is_num(v) and v >= lo and (v > 0 or not positive)):
+            wanted = "a positive number" if positive else f"a finite number >= {lo:g}"
+            _fail(self.source, where + key, "missing" if key not in parent else f"expected {wanted}, got {_show(v)}")
+
+    def name(self, parent: dict, key: str, where: str, optional: bool = False) -> None:
+        v = parent.get(key)
+        if not (plain_name(v) or (optional and v is None)):
+            _fail(self.source, where + key, "missing" if key not in parent else f"expected a plain name (no / or ..), got {_show(v)}")
+
+
+def _kind(v) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(type(v), "a number")
+
+
+def _show(v) -> str:
+    text = json.dumps(v) if not isinstance(v, float) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+TIMES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "throughput_ips")
+
+
+def validate_results(results, source) -> dict:
+    """``results`` if it has every value the reports, plots and file names use, of the right
+    type and range (threads and batch positive integers, artifact names plain names, times
+    finite); else an EdgemarkError naming ``source`` and the value."""
+    check = _Checker(source)
+    if not isinstance(results, dict):
+        _fail(source, "top level", f"expected an object, got {_kind(results)}")
+    for key in ("command", "started", "device", "finished", "accuracy_list"):
+        check.str(results, key, "", optional=key not in ("command", "started"))
+    if "throttle_before" not in results:
+        _fail(source, "throttle_before", "missing")
+    machine = check.dict(results, "machine", "")
+    for key in ("cpu", "machine", "os", "python"):
+        check.str(machine, key, "machine.")
+    for key in ("board", "distribution", "host"):
+        check.str(machine, key, "machine.", optional=True)
+    check.int(machine, "cores", "machine.", 1, optional=True)
+    versions = check.dict(results, "versions", "")
+    for key in versions:
+        check.str(versions, key, "versions.")
+    settings = check.dict(results, "settings", "")
+    check.str(settings, "latency", "settings.")
+    check.int(settings, "warmup", "settings.", 0)
+    check.int(settings, "min_runs", "settings.", 0)
+    check.num(settings, "min_seconds", "settings.", 0)
+    for i, row in enumerate(check.list(results, "rows", "")):
+        where = f"rows[{i}]."
+        if not isinstance(row, dict):
+            _fail(source, where[:-1], f"expected an object, got {_kind(row)}")
+        check.name(row, "artifact", where)
+        check.int(row, "threads", where, 1, MAX_THREADS)
+        check.int(row, "batch", where, 1, MAX_BATCH)
+        for key in ("format", "precision", "provider"):
+            check.str(row, key, where)
+        check.num(row, "p50_ms", where, positive=True)
+        for key in TIMES[1:] + ("load_ms", "first_inference_ms", "peak_rss_mib", "rss_increase_mib"):
+            check.num(row, key, where)
+        check.num(row, "size_bytes", where, 0)
+        check.num(row, "nme", where, 0, optional=True)
+        for key in ("failure_rate", "auc", "nme_drop_pp"):
+            check.num(row, key, where, optional=True)
+    for i, skip in enumerate(check.list(results, "skipped", "")):
+        where = f"skipped[{i}]."
+        if not isinstance(skip, dict):
+            _fail(source, where[:-1], f"expected an object, got {_kind(skip)}")
+        check.str(skip, "artifact", where)
+        check.str(skip, "reason", where)
+        check.int(skip, "threads", where, 1)
+        check.int(skip, "batch", where, 1)
+    pipeline = check.list(results, "pipeline_rows", "", optional=True)
+    if pipeline:
+        ps = check.dict(results, "pipeline_settings", "")
+        check.str(ps, "frame", "pipeline_settings.")
+        check.str(ps, "latency", "pipeline_settings.")
+    for i, row in enumerate(pipeline):
+        where = f"pipeline_rows[{i}]."
+        if not isinstance(row, dict):
+            _fail(source, where[:-1], f"expected an object, got {_kind(row)}")
+        check.str(row, "detector", where)
+        check.str(row, "frame", where, optional=True)
+        check.name(row, "artifact", where, optional=True)
+        check.int(row, "threads", where, 1, MAX_THREADS)
+        check.int(row, "refine", where, 0, optional=True)
+        check.int(row, "faces_found", where, 0)
+        for key in TIMES + ("rss_increase_mib",):
+            check.num(row, key, where)
+    return results
 
 
 def _f(v, spec):
@@ -39,15 +198,15 @@ def write_csv(results: dict, path: Path) -> None:
 
 def markdown(results: dict) -> str:
     m = results["machine"]
-    lines = [f"# Benchmark: {results['device']} on {m['cpu']}", "",
+    lines = [f"# Benchmark: {results.get('device') or 'unknown device'} on {m['cpu']}", "",
              f"Command: `{results['command']}`", "",
-             f"Machine: {m['cpu']} ({m['machine']}, {m['cores']} cores), {m['os']}, Python {m['python']}. "
+             f"Machine: {m['cpu']} ({m['machine']}, {m.get('cores')} cores), {m['os']}, Python {m['python']}. "
              f"Started {results['started']}, finished {results.get('finished', 'n/a')}.", "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()), "",
              f"Throttling before: `{json.dumps(results['throttle_before'])}`; after: `{json.dumps(results.get('throttle_after', {}))}`", "",
              f"Method: {results['settings']['latency']}; each artifact x threads x batch in a fresh process; warm-up "
              f"{results['settings']['warmup']} calls, then at least {results['settings']['min_runs']} calls and "
-             f"{results['settings']['min_seconds']} s; threads pinned to as many cores: {results['settings']['pinned']}. "
+             f"{results['settings']['min_seconds']} s; threads pinned to as many cores: {results['settings'].get('pinned')}. "
              f"RSS increase = peak RSS minus the bare interpreter's. Accuracy on {results.get('accuracy_list') or 'no list (no --data)'}.", "",
              "| artifact | threads | batch | p50 ms | p90 ms | p99 ms | mean ± std ms | img/s | load ms | first ms | peak RSS MiB | +RSS MiB | size KiB | NME % | FR % | drop pp | runtime |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -59,7 +218,7 @@ def markdown(results: dict) -> str:
                      f"{_f(r.get('nme_drop_pp'), '+.2f')} | {r['provider']} |")
     lines += summary_lines(results)
     lines += pipeline_lines(results)
-    if "finished" not in results:
+    if incomplete(results):
         lines += ["", "**Incomplete run**: interrupted before every measurement was taken."]
     if results["skipped"]:
         lines += ["", "Not measured:", ""] + [f"- {s['artifact']} threads={s['threads']} batch={s['batch']}: {s['reason']}" for s in results["skipped"]]
@@ -78,7 +237,7 @@ def pipeline_lines(results: dict) -> list[str]:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         refine = "" if r.get("refine") is None else r["refine"]
-        lines.append(f"| {r['detector']} | {r['artifact'] or '(detector alone)'} | {r['threads']} | {refine} | {r['faces_found']} | {r['p50_ms']:.3f} | "
+        lines.append(f"| {r['detector']} | {r.get('artifact') or '(detector alone)'} | {r['threads']} | {refine} | {r['faces_found']} | {r['p50_ms']:.3f} | "
                      f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} ± {r['std_ms']:.3f} | {r['throughput_ips']:.0f} | "
                      f"{r['rss_increase_mib']:.0f} |")
     return lines
@@ -92,7 +251,7 @@ def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
     lines = ["", "## Summary (batch 1)", ""]
     for t in sorted({r["threads"] for r in rows}):
         at = [r for r in rows if r["threads"] == t]
-        equal = [r for r in at if r.get("nme_drop_pp") is not None and r["nme_drop_pp"] <= equal_pp]
+        equal = [r for r in at if r.get("nme") is not None and r.get("nme_drop_pp") is not None and r["nme_drop_pp"] <= equal_pp]
         if equal:
             best = min(equal, key=lambda r: r["p50_ms"])
             lines.append(f"- {t} thread(s): fastest at equal accuracy (NME within {equal_pp} pp of torch fp32): "
@@ -109,6 +268,9 @@ def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
     return lines
 
 
+MARKERS = {"fp32": "o", "fp16": "s", "int8": "^"}
+
+
 def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -122,8 +284,8 @@ def plot_pareto(results: dict, path: Path, threads: int, batch: int = 1) -> bool
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
     colors = {"torch": "grey", "onnx": "tab:blue", "openvino": "tab:purple", "tflite": "tab:orange"}
     for r in rows:
-        ax.scatter(r["p50_ms"], r["nme"] * 100, color=colors.get(r["format"], "k"), marker={"fp32": "o", "fp16": "s", "int8": "^"}[r["precision"]])
-        ax.annotate(r["artifact"], (r["p50_ms"], r["nme"] * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
+        ax.scatter(r["p50_ms"], r["nme"] * 100, color=colors.get(r["format"], "k"), marker=MARKERS.get(r["precision"], "x"))
+        ax.annotate(_plain(r["artifact"]), (r["p50_ms"], r["nme"] * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")
     front = pareto_front(rows)
     ax.plot([r["p50_ms"] for r in front], [r["nme"] * 100 for r in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
@@ -131,7 +293,7 @@ def plot_pareto(results: dict, path: Path, threads: int, batch: int = 1) -> bool
     ax.set_ylabel("NME (% inter-ocular)")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    ax.set_title(f"Latency vs accuracy on {results['machine']['cpu']}", fontsize=9)
+    ax.set_title(_plain(f"Latency vs accuracy on {results['machine']['cpu']}"), fontsize=9)
     fig.tight_layout()
     _save(fig, path)
     return True
@@ -148,7 +310,8 @@ def plot_latency_bars(results: dict, path: Path, batch: int = 1) -> bool:
     for j, t in enumerate(threads):
         values = [next((r["p50_ms"] for r in rows if r["artifact"] == a and r["threads"] == t), 0) for a in artifacts]
         ax.bar([i + j * width for i in range(len(artifacts))], values, width, label=f"{t} thread(s)")
-    ax.set_xticks([i + width * (len(threads) - 1) / 2 for i in range(len(artifacts))], artifacts, rotation=35, ha="right", fontsize=8)
+    ax.set_xticks([i + width * (len(threads) - 1) / 2 for i in range(len(artifacts))], [_plain(a) for a in artifacts], rotation=35,
+                  ha="right", fontsize=8)
     ax.set_ylabel(f"p50 ms per image (batch {batch})")
     ax.set_yscale("log")
     ax.grid(axis="y", alpha=0.3, which="both")
@@ -158,8 +321,12 @@ def plot_latency_bars(results: dict, path: Path, batch: int = 1) -> bool:
     return True
 
 
-def write_outputs(results: dict, out_dir: Path) -> list[Path]:
+def write_outputs(results: dict, out_dir: Path, source=None) -> list[Path]:
+    """results.csv, results.md and the plots in ``out_dir``, after checking ``results`` (read
+    from ``source``, by default ``out_dir/results.json``); plots an earlier run left there
+    that this one does not make are removed."""
     out_dir = Path(out_dir)
+    validate_results(results, source or out_dir / "results.json")
     write_csv(results, out_dir / "results.csv")
     write_text_atomic(out_dir / "results.md", markdown(results))
     written = [out_dir / "results.json", out_dir / "results.csv", out_dir / "results.md"]
@@ -169,6 +336,9 @@ def write_outputs(results: dict, out_dir: Path) -> list[Path]:
             written.append(out_dir / f"pareto_threads{t}.png")
     if plot_latency_bars(results, out_dir / "latency.png"):
         written.append(out_dir / "latency.png")
+    for stale in [*out_dir.glob("pareto_threads*.png"), out_dir / "latency.png"]:
+        if stale not in written and stale.is_file():
+            stale.unlink()
     return written
 
 
@@ -177,9 +347,29 @@ def load_results(path: Path) -> dict:
     if path.is_dir():
         path = path / "results.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise EdgemarkError(f"{path}: not a readable benchmark result ({e})") from None
+        results = json.loads(path.read_text())
+    except OSError as e:
+        raise EdgemarkError(f"{path}: not a readable benchmark result ({e.strerror or e})") from None
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deep, a number too long
+        raise EdgemarkError(f"{path}: not a readable benchmark result ({type(e).__name__}: {str(e)[:200]})") from None
+    return validate_results(results, path)
+
+
+def incomplete(results: dict) -> bool:
+    """A run stopped before its end (killed, interrupted) leaves results.json without ``finished``."""
+    return "finished" not in results
+
+
+def accuracy_subset(results: dict) -> str:
+    """Which test faces the NME figures are over."""
+    return results.get("accuracy_list") or "no test faces (no --data)"
+
+
+def machine_label(results: dict) -> str:
+    m = results["machine"]
+    board = f", {m['board']}" if m.get("board") else ""
+    return (f"{m['cpu']} ({m['machine']}, {m.get('cores')} cores{board}), host {m.get('host') or '?'}, "
+            f"device {results.get('device') or '?'}")
 
 
 def compare(a: dict, b: dict) -> list[dict]:
@@ -200,16 +390,21 @@ def merge_for_pareto(named_results: list[tuple[str, dict]], threads: int, batch:
     """Rows of several benchmark results (one per model) at one thread count and batch, each
     labelled ``model/artifact``, with ``on_front`` set for the Pareto-optimal rows (no other
     row is both faster and more accurate)."""
-    rows = []
+    rows, used = [], []
     for name, results in named_results:
-        for r in results["rows"]:
-            if r["threads"] != threads or r["batch"] != batch or r.get("nme") is None:
-                continue
-            if formats and r["format"] not in formats:
-                continue
-            rows.append({**r, "model": name, "label": f"{name}/{r['artifact']}", "machine": results["machine"]["cpu"]})
+        mine = [r for r in results["rows"] if r["threads"] == threads and r["batch"] == batch and r.get("nme") is not None
+                and (not formats or r["format"] in formats)]
+        if mine:
+            used.append((name, results))
+        rows += [{**r, "model": name, "label": f"{name}/{r['artifact']}", "machine": results["machine"]["cpu"],
+                  "accuracy_list": accuracy_subset(results)} for r in mine]
     if not rows:
         raise EdgemarkError(f"no measurement with accuracy at {threads} thread(s), batch {batch} in these results")
+    for what, key, advice in (("different machines", machine_label, "compare machines with edgemark bench compare A B"),
+                              ("different test faces", accuracy_subset, "benchmark each with the same --data and --accuracy-faces")):
+        if len({key(results) for _, results in used}) > 1:
+            raise EdgemarkError(f"one Pareto front needs one machine and one set of test faces; these results are from {what} "
+                                f"({advice}): " + "; ".join(f"{name}: {key(results)}" for name, results in used))
     front = {id(r) for r in pareto_front(rows)}
     for r in rows:
         r["on_front"] = id(r) in front
@@ -237,9 +432,9 @@ def plot_models_pareto(rows: list[dict], path: Path, title: str) -> None:
     for i, model in enumerate(models):
         mine = [r for r in rows if r["model"] == model]
         for r in mine:
-            ax.scatter(r["p50_ms"], r["nme"] * 100, color=cmap(i % 10), marker={"fp32": "o", "fp16": "s", "int8": "^"}[r["precision"]],
-                       label=model if r is mine[0] else None)
-            ax.annotate(r["artifact"], (r["p50_ms"], r["nme"] * 100), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            ax.scatter(r["p50_ms"], r["nme"] * 100, color=cmap(i % 10), marker=MARKERS.get(r["precision"], "x"),
+                       label=_plain(model) if r is mine[0] else None)
+            ax.annotate(_plain(r["artifact"]), (r["p50_ms"], r["nme"] * 100), fontsize=6, xytext=(3, 2), textcoords="offset points")
     front = sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"])
     ax.plot([r["p50_ms"] for r in front], [r["nme"] * 100 for r in front], "k--", lw=0.8, label="Pareto front")
     ax.set_xscale("log")
@@ -247,13 +442,14 @@ def plot_models_pareto(rows: list[dict], path: Path, title: str) -> None:
     ax.set_ylabel("NME (% inter-ocular)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_plain(title), fontsize=9)
     fig.tight_layout()
     _save(fig, path)
 
 
 def models_pareto_markdown(rows: list[dict], threads: int, batch: int, sources: list[str], command: str) -> str:
-    lines = [f"Pareto of NME vs latency across models: {threads} thread(s), batch {batch}, on {rows[0]['machine']}.", "",
+    lines = [f"Pareto of NME vs latency across models: {threads} thread(s), batch {batch}, on {rows[0]['machine']}. "
+             f"NME on {rows[0]['accuracy_list']}.", "",
              f"Command: `{command}`", "",
              "From: " + ", ".join(f"`{s}`" for s in sources) + " (each names its own command, versions and date)", "",
              "| model | artifact | p50 ms | NME % | FR % | size KiB | on front |", "|---|---|---:|---:|---:|---:|:---:|"]

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -41,8 +45,95 @@ def find_artifacts(model_dir: Path, targets: list[str] | None, precisions: list[
     return [folder for _, _, folder in sorted(chosen)]
 
 
+# what a run writes in its folder (report.write_outputs writes all but results.json)
+OUTPUT_FILES = ("results.json", "results.csv", "results.md", "latency.png")
+OUTPUT_GLOBS = ("pareto_threads*.png",)
+
+
 def default_out_dir(device: str) -> Path:
-    return Path("benchmarks") / f"{socket.gethostname()}-{device}-{date.today().isoformat()}"
+    """A new folder ``benchmarks/HOST-DEVICE-DATE`` (``-2``, ``-3``, ... when taken)."""
+    return fresh_dir(Path("benchmarks") / f"{socket.gethostname()}-{device}-{date.today().isoformat()}")
+
+
+def fresh_dir(base: Path) -> Path:
+    """Create and return ``base``, or ``base-2``, ``base-3``, ... the first that does not
+    exist yet: a second run the same day never writes into an earlier run's folder."""
+    base = Path(base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10000):
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise EdgemarkError(f"{base.parent}: no free folder name for {base.name}-N; pass --out")
+
+
+def remove_old_outputs(out_dir: Path) -> None:
+    """Delete what an earlier run wrote in ``out_dir`` (only the files a run writes), so
+    no old table or plot stays beside new results, even if this run is interrupted."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return
+    old = [out_dir / name for name in OUTPUT_FILES] + [p for g in OUTPUT_GLOBS for p in out_dir.glob(g)]
+    for path in old:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+
+
+TEMP_PREFIX = "edgemark-bench-"
+
+
+def temp_dir() -> tempfile.TemporaryDirectory:
+    """The run's scratch folder, named with this process id, after removing those of runs
+    killed outright (SIGKILL, out of memory) whose process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
+        pid = folder.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # another user's process, or not a pid at all: leave it
+        return True
+    return True
+
+
+class BenchInterrupted(EdgemarkError):
+    """The run was stopped by a signal; what was measured so far is saved, marked incomplete."""
+
+
+@contextmanager
+def _signals_raise(out_dir: Path):
+    """In the main thread, SIGTERM, SIGHUP and SIGINT raise BenchInterrupted, so every
+    ``with`` block unwinds: the running worker is killed and the temporary folder removed.
+    (Other threads cannot set handlers; their caller's signals apply.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    fired = []
+
+    def stop(signum, frame):
+        if fired:  # a second signal while unwinding: let the cleanup finish
+            return
+        fired.append(signum)
+        raise BenchInterrupted(f"interrupted by {signal.Signals(signum).name}; what was measured is in "
+                               f"{Path(out_dir) / 'results.json'}, marked incomplete")
+
+    names = [n for n in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, n)]
+    previous = {n: signal.signal(getattr(signal, n), stop) for n in names}
+    try:
+        yield
+    finally:
+        for n, handler in previous.items():
+            signal.signal(getattr(signal, n), handler)
 
 
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
@@ -58,7 +149,9 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                "machine": machine_summary(), "throttle_before": throttle_state(),
                "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy", "opencv-python-headless"),
                "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
-                            "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise + inference"},
+                            "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
+                                                      "+ inference; the crops are the test faces (repeated when fewer than the "
+                                                      "batch), else random"},
                "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
     jobs = [(a, t, b) for a in artifacts for t in threads for b in batches]
     pipeline_jobs = [(d, a, t) for d in (detectors if frame is not None else ()) for a in [None, *artifacts] for t in threads]
@@ -68,7 +161,8 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                                         "refine": "each detector's default" if refine is None else refine,
                                         "latency": "per frame: detector alone, or detect + crop + landmarks + refinement "
                                                    "for every face found (the pipeline's __call__)"}
-    with tempfile.TemporaryDirectory(prefix="edgemark-bench-") as tmp:
+    remove_old_outputs(out_dir)
+    with _signals_raise(out_dir), temp_dir() as tmp:
         tmp = Path(tmp)
         accuracy_file = None
         if test_crops is not None:

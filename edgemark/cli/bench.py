@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -13,18 +14,48 @@ from rich.markup import escape
 from ..errors import EdgemarkError
 from .common import DataOption, bench_app, bundle_name, choices, console, int_list, load_bench_frame, load_test_crops, ssh_target
 
+SHIPPED_MODEL = Path("exported/mobilenetv2_96")  # relative to the repository root, where the README's commands run
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What every bench path (local, SSH, fleet) shares, as typed on the command line."""
+
+    target: str
+    precision: str
+    threads: str
+    batch: str
+    data: Optional[Path]
+    out: Optional[Path]
+    warmup: int
+    min_runs: int
+    min_seconds: float
+    accuracy_faces: Optional[int]
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    port: Optional[int]
+    identity: Optional[Path]
+    ssh_config: Optional[Path]
+    python: str
+    remote_dir: str
+
 
 @bench_app.callback(invoke_without_command=True)
 def bench(
     ctx: typer.Context,
-    model: Optional[Path] = typer.Option(None, help="Export folder (every artifact in it) or one artifact folder."),
+    model: Optional[Path] = typer.Option(None, help="Export folder (every artifact in it) or one artifact folder "
+                                         f"(default: {SHIPPED_MODEL}/, the shipped model, when run from the repository root)."),
     target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all (torch fp32 is always the baseline row)."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
-    device: str = typer.Option("cpu", help="cpu or gpu."),
+    device: str = typer.Option("cpu", help="cpu, gpu, or ssh://user@host (an ssh_config alias works: ssh://pi4): deploy "
+                               "there and benchmark on the device."),
     threads: str = typer.Option("1", help="Thread counts, comma-separated, e.g. 1,2,4."),
     batch: str = typer.Option("1", help="Batch sizes, comma-separated, e.g. 1,8."),
     data: Optional[Path] = DataOption,
-    out: Optional[Path] = typer.Option(None, help="Result folder (default: benchmarks/HOST-DEVICE-DATE)."),
+    out: Optional[Path] = typer.Option(None, help="Result folder (default: a new benchmarks/HOST-DEVICE-DATE, with -2, -3, ... "
+                                       "for another run the same day)."),
     warmup: int = typer.Option(20, help="Warm-up calls before timing."),
     min_runs: int = typer.Option(200, help="At least this many timed calls."),
     min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
@@ -45,7 +76,12 @@ def bench(
     if ctx.invoked_subcommand is not None:
         return
     if model is None:
-        raise EdgemarkError("pass --model EXPORT_FOLDER (or use: edgemark bench compare A B)")
+        if not SHIPPED_MODEL.is_dir():
+            raise EdgemarkError(f"pass --model EXPORT_FOLDER (no {SHIPPED_MODEL}/ here to use by default; "
+                                "or use: edgemark bench compare A B)")
+        model = SHIPPED_MODEL
+        console.print(f"model: {escape(str(model))} (the shipped model; pass --model for another)")
+    settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -55,11 +91,10 @@ def bench(
     from ..export.pipeline import PRECISIONS, TARGETS
 
     if devices is not None:
-        _bench_fleet(model, devices, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces)
+        _bench_fleet(model, devices, settings)
         return
     if device.startswith("ssh://"):
-        _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
-                   port, identity, ssh_config, python, remote_dir)
+        _bench_ssh(model, device, settings, SshOptions(port, identity, ssh_config, python, remote_dir))
         return
     if device not in ("cpu", "gpu"):
         raise EdgemarkError(f"--device must be cpu, gpu or ssh://user@host, not {device!r}")
@@ -70,6 +105,7 @@ def bench(
     detectors = [] if detector == "none" else choices(detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
     frame = load_bench_frame(data) if detectors and device == "cpu" else None
     out = out or default_out_dir(device)
+    console.print(f"results folder: {escape(str(out))}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("bench", total=None)
         results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
@@ -77,14 +113,14 @@ def bench(
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
                             frame=frame, detectors=detectors, refine=refine)
     written = write_outputs(results, out)
-    table = Table(title=f"{model} on {results['machine']['cpu']} ({device})")
+    table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
     for col in ("thr", "batch", "p50 ms", "p90 ms", "p99 ms", "img/s", "+RSS MiB", "KiB", "NME %", "drop pp"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in results["rows"]:
         nme = f"{r['nme'] * 100:.2f}" if r.get("nme") is not None else "n/a"
         drop = f"{r['nme_drop_pp']:+.2f}" if r.get("nme_drop_pp") is not None else "n/a"
-        table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
+        table.add_row(escape(r["artifact"]), str(r["threads"]), str(r["batch"]), f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
                       f"{r['throughput_ips']:.0f}", f"{r['rss_increase_mib']:.0f}", f"{r['size_bytes'] / 1024:.0f}", nme, drop)
     console.print(table)
     if results.get("pipeline_rows"):
@@ -92,82 +128,101 @@ def bench(
         for col in ("detector", "artifact", "thr", "faces", "p50 ms", "p90 ms", "p99 ms", "frames/s"):
             ptable.add_column(col, justify="right" if col not in ("detector", "artifact") else "left", no_wrap=True)
         for r in results["pipeline_rows"]:
-            ptable.add_row(r["detector"], r["artifact"] or "(alone)", str(r["threads"]), str(r["faces_found"]), f"{r['p50_ms']:.3f}",
+            ptable.add_row(escape(r["detector"]), escape(r.get("artifact") or "(alone)"), str(r["threads"]), str(r["faces_found"]), f"{r['p50_ms']:.3f}",
                            f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['throughput_ips']:.0f}")
         console.print(ptable)
     for s in results["skipped"]:
-        console.print(f"[yellow]not measured[/] {s['artifact']} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
-    console.print("wrote " + ", ".join(str(p) for p in written))
+        console.print(f"[yellow]not measured[/] {escape(s['artifact'])} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
+    console.print("wrote " + escape(", ".join(str(p) for p in written)))
     if not results["rows"]:
         raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
 
 
-def _bench_ssh(model, device, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces,
-               port, identity, ssh_config, python, remote_dir):
+def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: SshOptions):
     from ..bench.report import write_outputs
-    from ..bench.run import find_artifacts
+    from ..bench.run import find_artifacts, fresh_dir
     from ..export.pipeline import PRECISIONS, TARGETS
     from ..io import write_json_atomic
     from ..remote.deploy import deploy as run_deploy
     from ..remote.deploy import remote_bench
 
-    ssh = ssh_target(device, port, identity, ssh_config)
-    artifacts = [a for a in find_artifacts(model, choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision"))
+    s, o = settings, ssh_options
+    ssh = ssh_target(device, o.port, o.identity, o.ssh_config)
+    artifacts = [a for a in find_artifacts(model, choices(s.target, TARGETS, "--target"), choices(s.precision, PRECISIONS, "--precision"))
                  if a.name != "torch-fp32"]
-    crops = load_test_crops(data, artifacts[0], accuracy_faces or 200)
-    frame = load_bench_frame(data) if crops is not None else None
+    crops = load_test_crops(s.data, artifacts[0], s.accuracy_faces or 200)
+    frame = load_bench_frame(s.data) if crops is not None else None
     command = "edgemark " + shlex.join(sys.argv[1:])
     with console.status("deploying") as status:
-        deployed = run_deploy(ssh, artifacts, bundle_name(model), remote_dir, python, crops, on_step=lambda m: status.update(m),
+        deployed = run_deploy(ssh, artifacts, bundle_name(model), o.remote_dir, o.python, crops, on_step=lambda m: status.update(m),
                               frame=frame)
         status.update(f"benchmarking on {ssh.host}")
-        results = remote_bench(ssh, deployed["bundle"], int_list(threads, "--threads"), int_list(batch, "--batch"), warmup,
-                               min_runs, min_seconds, command)
+        results = remote_bench(ssh, deployed["bundle"], int_list(s.threads, "--threads"), int_list(s.batch, "--batch"), s.warmup,
+                               s.min_runs, s.min_seconds, command)
     safe_host = "".join(c if c.isalnum() or c in "-._" else "_" for c in ssh.host)
-    out = out or Path("benchmarks") / f"{safe_host}-ssh-{results['started'][:10]}"
+    out = s.out or fresh_dir(Path("benchmarks") / f"{safe_host}-ssh-{str(results.get('started'))[:10]}")
+    console.print(f"results folder: {escape(str(out))}")
     write_json_atomic(out / "results.json", results)
-    written = write_outputs(results, out)
+    written = write_outputs(results, out, source=f"{out / 'results.json'} (from {ssh.host})")
     m = results["machine"]
-    console.print(f"{ssh.host}: {m.get('board') or m['cpu']} ({m['machine']}, {m['cores']} cores, {m.get('distribution', m['os'])})")
+    console.print(escape(f"{ssh.host}: {m.get('board') or m['cpu']} ({m['machine']}, {m.get('cores')} cores, "
+                         f"{m.get('distribution') or m['os']})"))
     for r in results["rows"]:
         nme = f"{r['nme'] * 100:.2f}%" if r.get("nme") is not None else "n/a"
-        console.print(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
-                      f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}")
-    for r in results.get("pipeline_rows", []):
-        console.print(f"  pipeline {r['detector']} + {r['artifact'] or '(detector alone)'} threads={r['threads']}: "
-                      f"p50 {r['p50_ms']:.3f} ms per {r['frame']} frame, {r['faces_found']} face(s)")
-    console.print("wrote " + ", ".join(str(p) for p in written))
+        console.print(escape(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
+                             f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}"))
+    for r in results.get("pipeline_rows") or []:
+        console.print(escape(f"  pipeline {r['detector']} + {r.get('artifact') or '(detector alone)'} threads={r['threads']}: "
+                             f"p50 {r['p50_ms']:.3f} ms per {r.get('frame') or 'frame'} frame, {r['faces_found']} face(s)"))
+    console.print("wrote " + escape(", ".join(str(p) for p in written)))
 
 
-def _bench_fleet(model, devices_file, target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces):
+def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
     from datetime import date
 
     from ..bench.fleet import load_devices, run_fleet
-    from ..bench.run import find_artifacts
+    from ..bench.run import find_artifacts, fresh_dir
     from ..export.pipeline import PRECISIONS, TARGETS
 
+    s = settings
     fleet = load_devices(devices_file)
-    targets, precisions = choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision")
+    targets, precisions = choices(s.target, TARGETS, "--target"), choices(s.precision, PRECISIONS, "--precision")
     artifacts = find_artifacts(model, targets, precisions)
     deployable = [a for a in artifacts if a.name != "torch-fp32"]
-    crops = load_test_crops(data, deployable[0] if deployable else artifacts[0], accuracy_faces or 200)
-    out = out or Path("benchmarks") / f"fleet-{date.today().isoformat()}"
-    settings = {"threads": int_list(threads, "--threads"), "batches": int_list(batch, "--batch"), "targets": targets,
-                "precisions": precisions, "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds,
-                "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model)}
-    console.print(f"benchmarking {len(fleet)} devices at once: {', '.join(d.name for d in fleet)}")
+    crops = load_test_crops(s.data, deployable[0] if deployable else artifacts[0], s.accuracy_faces or 200)
+    out = s.out or fresh_dir(Path("benchmarks") / f"fleet-{date.today().isoformat()}")
+    run_settings = {"threads": int_list(s.threads, "--threads"), "batches": int_list(s.batch, "--batch"), "targets": targets,
+                    "precisions": precisions, "warmup": s.warmup, "min_runs": s.min_runs, "min_seconds": s.min_seconds,
+                    "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model)}
+    console.print(f"results folder: {escape(str(out))}")
+    console.print(f"benchmarking {len(fleet)} devices at once: {escape(', '.join(d.name for d in fleet))}")
 
     def landed(name, error):
         if error:
-            console.print(f"[red]{name}: failed[/] {escape(error)}")
+            console.print(f"[red]{escape(name)}: failed[/] {escape(error)}")
         else:
-            console.print(f"[green]{name}: done[/] -> {out / name}/results.md")
+            console.print(f"[green]{escape(name)}: done[/] -> {escape(str(out / name))}/results.md")
 
-    result = run_fleet(fleet, model, artifacts, settings, crops, out, on_done=landed)
+    result = run_fleet(fleet, model, artifacts, run_settings, crops, out, on_done=landed)
     console.print(result["table"], markup=False, highlight=False)
-    console.print(f"wrote {out}/fleet.md and {out}/fleet.json")
+    console.print(f"wrote {escape(str(out))}/fleet.md and {escape(str(out))}/fleet.json")
     if not result["results"]:
         raise EdgemarkError("no device could be benchmarked")
+    if result["errors"]:
+        raise EdgemarkError(f"{len(result['errors'])} of {len(fleet)} devices failed: {', '.join(sorted(result['errors']))} "
+                            f"(the others' results are in {out}; see fleet.md)")
+
+
+def _warn_incomplete(results: dict, path: Path, side: str = "") -> None:
+    from ..bench.report import incomplete
+
+    if incomplete(results):
+        console.print(f"[yellow]warning:[/] {side}{escape(str(_json_path(path)))} is incomplete: the run was interrupted before "
+                      "every measurement was taken (no finish time)", soft_wrap=True)
+
+
+def _json_path(path: Path) -> Path:
+    return path / "results.json" if path.is_dir() else path
 
 
 @bench_app.command("report")
@@ -176,8 +231,10 @@ def bench_report(results: Path = typer.Argument(..., help="A result folder (or i
     from ..bench.report import load_results, write_outputs
 
     folder = results if results.is_dir() else results.parent
-    for path in write_outputs(load_results(results), folder):
-        console.print(f"wrote {path}")
+    loaded = load_results(results)
+    _warn_incomplete(loaded, results)
+    for path in write_outputs(loaded, folder, source=_json_path(results)):
+        console.print(f"wrote {escape(str(path))}")
 
 
 @bench_app.command("compare")
@@ -186,20 +243,28 @@ def bench_compare(a: Path = typer.Argument(..., help="Results A (folder or resul
     """Side by side: B's p50 latency over A's, per artifact, threads and batch."""
     from rich.table import Table
 
-    from ..bench.report import compare, load_results
+    from ..bench.report import accuracy_subset, compare, load_results
 
     ra, rb = load_results(a), load_results(b)
     rows = compare(ra, rb)
     if not rows:
         raise EdgemarkError(f"{a} and {b} share no (artifact, threads, batch) measurement")
-    table = Table(title=f"A = {a} ({ra['machine']['cpu']})  vs  B = {b} ({rb['machine']['cpu']})")
+    table = Table(title=escape(f"A = {a} ({ra['machine']['cpu']})  vs  B = {b} ({rb['machine']['cpu']})"))
     table.add_column("artifact", no_wrap=True)
     for col in ("thr", "batch", "A p50 ms", "B p50 ms", "B/A", "A NME %", "B NME %"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(r["artifact"], str(r["threads"]), str(r["batch"]), f"{r['a_p50_ms']:.3f}", f"{r['b_p50_ms']:.3f}", f"{r['ratio']:.2f}x",
+        table.add_row(escape(r["artifact"]), str(r["threads"]), str(r["batch"]), f"{r['a_p50_ms']:.3f}", f"{r['b_p50_ms']:.3f}", f"{r['ratio']:.2f}x",
                       f"{r['a_nme'] * 100:.2f}" if r["a_nme"] is not None else "n/a", f"{r['b_nme'] * 100:.2f}" if r["b_nme"] is not None else "n/a")
     console.print(table)
+    subset_a, subset_b = accuracy_subset(ra), accuracy_subset(rb)
+    console.print(escape(f"A NME on {subset_a}"))
+    console.print(escape(f"B NME on {subset_b}"))
+    if subset_a != subset_b and any(r["a_nme"] is not None and r["b_nme"] is not None for r in rows):
+        console.print(f"[yellow]warning:[/] A's and B's NME are over different test faces ({escape(subset_a)} vs "
+                      f"{escape(subset_b)}): not comparable; benchmark both with the same --data and --accuracy-faces", soft_wrap=True)
+    _warn_incomplete(ra, a, "A = ")
+    _warn_incomplete(rb, b, "B = ")
 
 
 @bench_app.command("pareto")
@@ -225,5 +290,5 @@ def bench_pareto(
     plot_models_pareto(rows, out, f"NME vs latency, {threads} thread(s), batch {batch}, {rows[0]['machine']}")
     write_text_atomic(out.with_suffix(".md"), models_pareto_markdown(rows, threads, batch, results, "edgemark " + shlex.join(sys.argv[1:])))
     for r in sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"]):
-        console.print(f"front: {r['label']}  p50 {r['p50_ms']:.3f} ms  NME {r['nme'] * 100:.2f} %")
-    console.print(f"wrote {out} and {out.with_suffix('.md')}")
+        console.print(f"front: {escape(r['label'])}  p50 {r['p50_ms']:.3f} ms  NME {r['nme'] * 100:.2f} %")
+    console.print(escape(f"wrote {out} and {out.with_suffix('.md')}"))
