@@ -230,3 +230,16 @@ def test_export_as_typed_uses_the_shipped_model_and_a_new_folder(tmp_path):
 
     assert default_out(root / "exported/mobilenetv2_96/torch-fp32/model.pt") == Path("runs/export/mobilenetv2_96")
     assert default_out(Path("runs/mnv2/best.pt")) == Path("runs/export/mnv2")
+
+
+def test_bench_refuses_a_folder_of_two_checkpoints(exported, tmp_path):
+    from edgemark.bench.run import find_artifacts
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(exported[0], mixed)
+    manifest = json.loads((mixed / "onnx-fp16" / "manifest.json").read_text())
+    manifest["source_checkpoint"]["sha256"] = "0" * 64
+    (mixed / "onnx-fp16" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EdgemarkError, match="different checkpoints"):
+        find_artifacts(mixed, None, None)
+    assert find_artifacts(exported[0], None, None)

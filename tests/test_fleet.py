@@ -124,3 +124,13 @@ def test_fleet_table_says_which_test_faces_each_device_used():
     same = merged_table(devices, {"desktop": result("testImageList.txt (200 faces)", 0.034),
                                   "pi": result("testImageList.txt (200 faces)", 0.031)}, {}, "cmd")
     assert "different test faces" not in same
+
+
+def test_a_bad_host_in_a_devices_file_names_the_file_and_line(tmp_path):
+    devices = tmp_path / "devices.yaml"
+    devices.write_text("devices:\n  - name: ok\n    local: cpu\n  - name: evil\n    host: '-oProxyCommand=touch x'\n")
+    with pytest.raises(EdgemarkError, match=r"devices.yaml:4: .*begins with '-'"):
+        load_devices(devices)
+    devices.write_text("devices:\n  - name: far\n    host: pi@example.org\n    port: 70000\n")
+    with pytest.raises(EdgemarkError, match=r"devices.yaml:2: "):
+        load_devices(devices)

@@ -57,6 +57,13 @@ def load_devices(path: Path) -> list[Device]:
             raise EdgemarkError(f"{path}:{line}: a device needs a name and exactly one of local (cpu|gpu) or host")
         if entry.get("local") not in (None, "cpu", "gpu"):
             raise EdgemarkError(f"{path}:{line}: local must be cpu or gpu")
+        if entry.get("host") is not None:  # a bad host or port is the file's error, before any device runs
+            from ..remote.ssh import SshTarget
+
+            try:
+                SshTarget.parse(str(entry["host"]), port=entry.get("port"))
+            except EdgemarkError as e:
+                raise EdgemarkError(f"{path}:{line}: {e}") from None
         devices.append(Device(**{k: (str(Path(v).expanduser()) if k in ("identity", "ssh_config") and v else v) for k, v in entry.items()}))
     names = [d.name for d in devices]
     if len(set(names)) != len(names):

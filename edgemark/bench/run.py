@@ -37,11 +37,15 @@ def find_artifacts(model_dir: Path, targets: list[str] | None, precisions: list[
     folders = [p.parent for p in model_dir.glob("*/manifest.json") if not p.parent.name.startswith(".")]
     if not folders:
         raise EdgemarkError(f"{model_dir}: no exported artifacts (folders with manifest.json); run edgemark export first")
-    chosen = []
+    chosen, sources = [], {}
     for folder in folders:
         _, m = read_manifest(folder, verify=False)
         if m["format"] == "torch" or ((targets is None or m["format"] in targets) and (precisions is None or m["precision"] in precisions)):
             chosen.append((FORMAT_ORDER.get(m["format"], 9), PRECISION_ORDER.get(m["precision"], 9), folder))
+            sources.setdefault((m.get("source_checkpoint") or {}).get("sha256"), []).append(folder.name)
+    if len(sources) > 1:  # drops against torch fp32 and "fastest at equal accuracy" would compare two models
+        groups = "; ".join(f"{', '.join(names)} from {str(sha)[:12]}..." for sha, names in sources.items())
+        raise EdgemarkError(f"{model_dir}: artifacts of different checkpoints ({groups}); benchmark each export folder on its own")
     return [folder for _, _, folder in sorted(chosen)]
 
 
@@ -147,7 +151,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
                "machine": machine_summary(), "throttle_before": throttle_state(),
-               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy", "opencv-python-headless"),
+               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy", "opencv-python", "opencv-python-headless"),
                "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
                             "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
                                                       "+ inference; the crops are the test faces (repeated when fewer than the "

@@ -20,7 +20,8 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/] (a training run continues with --resume)")
+        err_console.print("[yellow]interrupted[/] (a training run continues with --resume; a benchmark keeps what it "
+                          "measured, marked incomplete)")
         sys.exit(130)
 
 

@@ -42,7 +42,7 @@ def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision
     return {"format": "onnx", "model_file": "model.onnx", "converter": converter,
             "input": {"name": INPUT, "shape": [-1, 3, crop.size, crop.size], "layout": "NCHW", "dtype": "float32"},
             "output": {"name": OUTPUT, "shape": [-1, None, 2], "dtype": "float32"},
-            "versions": library_versions("torch", "onnx", "onnxruntime", "opencv-python-headless")}
+            "versions": library_versions("torch", "onnx", "onnxruntime", "opencv-python", "opencv-python-headless")}
 
 
 class _Reader:

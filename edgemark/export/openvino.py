@@ -28,4 +28,4 @@ def export_openvino(model: torch.nn.Module, crop: CropSpec, out_dir: Path, preci
             "input": {"name": ov_model.inputs[0].get_any_name(), "shape": [-1, 3, crop.size, crop.size], "layout": "NCHW", "dtype": "float32"},
             "output": {"shape": [-1, None, 2], "dtype": "float32"},
             "runtime_options": {"INFERENCE_PRECISION_HINT": "f32"},
-            "versions": library_versions("torch", "openvino", "nncf", "opencv-python-headless")}
+            "versions": library_versions("torch", "openvino", "nncf", "opencv-python", "opencv-python-headless")}

@@ -78,7 +78,7 @@ def export_torch(checkpoint: Path, state: dict, out: Path) -> Path:
                              "converter": "checkpoint without optimizer state",
                              "input": {"shape": [-1, 3, size, size], "layout": "NCHW", "dtype": "float32"},
                              "output": {"shape": [-1, len(state["scheme"]["names"]), 2], "dtype": "float32"},
-                             "versions": library_versions("torch", "opencv-python-headless")})
+                             "versions": library_versions("torch", "opencv-python", "opencv-python-headless")})
     publish(partial, out / "torch-fp32")
     return out / "torch-fp32"
 

@@ -46,7 +46,7 @@ def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precisi
                       "dtype": np.dtype(inp["dtype"]).name, "quantization": _qparams(inp)},
             "output": {"name": outp["name"], "shape": [int(v) for v in outp["shape"]], "dtype": np.dtype(outp["dtype"]).name,
                        "quantization": _qparams(outp)},
-            "versions": library_versions("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "torchao", "opencv-python-headless")}
+            "versions": library_versions("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "torchao", "opencv-python", "opencv-python-headless")}
 
 
 def _qparams(detail: dict):

@@ -100,6 +100,12 @@ def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: li
     target.run([f"{bundle}/bin/edgemark", "bench", "--bundle", bundle, "--out", out, "--threads", ",".join(map(str, threads)),
                 "--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--min-runs", str(min_runs),
                 "--min-seconds", str(min_seconds), "--command", command], what="the benchmark", timeout=3600)
-    results = json.loads(target.run(["cat", f"{out}/results.json"], what="reading the results"))
+    text = target.run(["cat", f"{out}/results.json"], what="reading the results")
+    try:
+        results = json.loads(text)
+    except ValueError as e:
+        raise EdgemarkError(f"{target.host}:{out}/results.json: not a benchmark result ({e})") from None
+    if not isinstance(results, dict):
+        raise EdgemarkError(f"{target.host}:{out}/results.json: not a benchmark result")
     results["device"] = f"ssh://{target.host}"
     return results
