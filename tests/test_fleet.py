@@ -66,16 +66,18 @@ def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_l
     assert "pi-a: done" in done.stdout and "gone: failed" in done.stdout
 
 
-def test_devices_file_errors_name_the_line(tmp_path):
+@pytest.mark.parametrize("text, error", [
+    ("devices:\n  - name: a\n    local: cpu\n  - name: b\n    hots: pi@x\n", r"devices.yaml:4: unknown key 'hots'"),
+    ("devices:\n  - name: a\n", r"devices.yaml:2: a device needs a name and exactly one of local"),
+    ("hosts: []\n", "top-level 'devices:' list"),
+    # a bad host or port is the file's error, before any device runs
+    ("devices:\n  - name: ok\n    local: cpu\n  - name: evil\n    host: -oProxyCommand=touch\n", r"devices.yaml:4: .*begins with '-'"),
+    ("devices:\n  - name: far\n    host: pi@example.org\n    port: 70000\n", r"devices.yaml:2: .*port"),
+])
+def test_devices_file_errors_name_the_line(tmp_path, text, error):
     path = tmp_path / "devices.yaml"
-    path.write_text("devices:\n  - name: a\n    local: cpu\n  - name: b\n    hots: pi@x\n")
-    with pytest.raises(EdgemarkError, match=r"devices.yaml:4: unknown key 'hots'"):
-        load_devices(path)
-    path.write_text("devices:\n  - name: a\n")
-    with pytest.raises(EdgemarkError, match=r"devices.yaml:2: a device needs a name and exactly one of local"):
-        load_devices(path)
-    path.write_text("hosts: []\n")
-    with pytest.raises(EdgemarkError, match="top-level 'devices:' list"):
+    path.write_text(text)
+    with pytest.raises(EdgemarkError, match=error):
         load_devices(path)
 
 
@@ -124,13 +126,3 @@ def test_fleet_table_says_which_test_faces_each_device_used():
     same = merged_table(devices, {"desktop": result("testImageList.txt (200 faces)", 0.034),
                                   "pi": result("testImageList.txt (200 faces)", 0.031)}, {}, "cmd")
     assert "different test faces" not in same
-
-
-def test_a_bad_host_in_a_devices_file_names_the_file_and_line(tmp_path):
-    devices = tmp_path / "devices.yaml"
-    devices.write_text("devices:\n  - name: ok\n    local: cpu\n  - name: evil\n    host: '-oProxyCommand=touch x'\n")
-    with pytest.raises(EdgemarkError, match=r"devices.yaml:4: .*begins with '-'"):
-        load_devices(devices)
-    devices.write_text("devices:\n  - name: far\n    host: pi@example.org\n    port: 70000\n")
-    with pytest.raises(EdgemarkError, match=r"devices.yaml:2: "):
-        load_devices(devices)
