@@ -47,9 +47,8 @@ def test_a_dashed_host_from_a_devices_file_is_refused(tmp_path):
     from edgemark.bench.fleet import load_devices
 
     (tmp_path / "devices.yaml").write_text(f"devices:\n  - name: pi\n    host: '{PROXY}'\n")
-    (device,) = load_devices(tmp_path / "devices.yaml")
-    with pytest.raises(EdgemarkError, match="ProxyCommand.*begins with '-'"):
-        SshTarget.parse(device.host, port=device.port)  # as bench/fleet.py makes its targets
+    with pytest.raises(EdgemarkError, match=r"devices.yaml:2: .*ProxyCommand.*begins with '-'"):
+        load_devices(tmp_path / "devices.yaml")  # refused when the file is read, before any device runs
 
 
 @pytest.mark.parametrize("host", ["pi@-oProxyCommand=x", "pi 4", "pi\t4", "pi\n4", "pi\x00", "pi\x1b[2J", "pi\u200b", ""])
