@@ -58,8 +58,8 @@ def anchors(grids) -> np.ndarray:
 
 class BlazeFaceDetector:
     def __init__(self, variant: BlazeFaceVariant = SHORT_RANGE, threads: int | None = 1, score_threshold: float | None = None,
-                 iou_threshold: float = 0.3, model_file=None, zoom_below: float = 0.3, zoom_context: float = 3.0, candidate_threshold: float = 0.2,
-                 max_zoom: int = 4):
+                 iou_threshold: float = 0.3, model_file=None, zoom_below: float = 0.3, zoom_context: float = 3.0,
+                 candidate_threshold: float = 0.2, max_zoom: int = 4):
         litert = require("ai_edge_litert.interpreter", "the BlazeFace face detector")
         self.variant, self.name = variant, variant.name
         self.model_file = model_file or model_path(variant.model_file)
