@@ -12,6 +12,7 @@ import numpy as np
 
 from .data.images import read_image
 from .data.lists import FaceList
+from .detect.detection import holds
 from .io import write_json_atomic
 from .metrics import ced_auc, point_errors
 
@@ -21,9 +22,8 @@ def match_face(faces, truth: np.ndarray):
     if not faces:
         return None, False
     nearest = min(faces, key=lambda f: float(np.linalg.norm(f.landmarks - truth, axis=1).mean()))
-    cx, cy = truth.mean(axis=0)
-    holds = any(f.box[0] <= cx <= f.box[2] and f.box[1] <= cy <= f.box[3] for f in faces)
-    return nearest, holds
+    centre = truth.mean(axis=0)
+    return nearest, any(holds(f.box, centre) for f in faces)
 
 
 def evaluate_pipeline(pipe, faces: FaceList, out_dir: Path | None = None, progress=None, label: str = "",

@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from ..detect.detection import holds
+
 
 def textured(frame: np.ndarray, box, min_std: float = 12.0) -> bool:
     """Whether the box covers something with detail; a blank wall or a covered lens does
@@ -29,8 +31,7 @@ def plausible(points: np.ndarray, box, interocular: tuple[int, int]) -> bool:
     a, b = interocular
     iod = float(np.linalg.norm(points[a] - points[b]))
     centre = points.mean(axis=0)
-    inside = (box[0] <= centre[0] <= box[2]) and (box[1] <= centre[1] <= box[3])
-    return inside and 0.12 * side < iod < 0.8 * side
+    return holds(box, centre) and 0.12 * side < iod < 0.8 * side
 
 
 class FaceTracker:

@@ -10,7 +10,7 @@ Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blaze
 from __future__ import annotations
 
 from ..errors import EdgemarkError
-from .detection import Detection, largest_first, training_box
+from .detection import Detection, holds, largest_first, training_box
 
 DETECTORS = ("blazeface", "blazeface-full", "yunet", "haar")
 DEFAULT_DETECTOR = "blazeface"
@@ -36,4 +36,4 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
     raise EdgemarkError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "largest_first", "load_detector", "training_box"]
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "holds", "largest_first", "load_detector", "training_box"]

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..optional import require
-from .detection import Detection, largest_first
+from .detection import Detection, holds, largest_first
 from .model_files import model_path
 
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tragion", "left_ear_tragion")
@@ -111,7 +111,7 @@ class BlazeFaceDetector:
         m = np.array([[s, 0, (size - 1) / 2 - s * cx], [0, s, (size - 1) / 2 - s * cy]])
         view = cv2.warpAffine(frame_bgr, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         found = self._detect_view(view, m, self.score_threshold)
-        near = [z for z in found if z.box[0] <= cx <= z.box[2] and z.box[1] <= cy <= z.box[3]]
+        near = [z for z in found if holds(z.box, (cx, cy))]
         return max(near, key=lambda z: z.score) if near else None
 
     def _detect_view(self, view: np.ndarray, m: np.ndarray, threshold: float) -> list[Detection]:

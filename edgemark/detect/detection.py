@@ -29,6 +29,11 @@ class Detection:
         return self.box[2] - self.box[0]
 
 
+def holds(box: Box, point) -> bool:
+    """Whether the box (left, top, right, bottom) holds the point (x, y)."""
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
 def box_rule_from_box(box: Box, rule: dict) -> Box:
     """A training-convention box from a detector box: centre moved by (dx, dy) and side
     scaled by ``side``, all in units of the detector box's width."""

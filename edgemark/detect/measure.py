@@ -15,14 +15,14 @@ import numpy as np
 from ..data.images import read_image
 from ..data.lists import FaceList
 from ..preprocess import measure_box_rule
-from . import load_detector
+from . import holds, load_detector
 
 
 def match(detections, landmarks: np.ndarray):
     """The detection of a labelled face: the one whose box holds the landmarks' centre,
     nearest first; None when no box holds it."""
     centre = landmarks.mean(axis=0)
-    inside = [d for d in detections if d.box[0] <= centre[0] <= d.box[2] and d.box[1] <= centre[1] <= d.box[3]]
+    inside = [d for d in detections if holds(d.box, centre)]
     if not inside:
         return None
     return min(inside, key=lambda d: float(np.hypot((d.box[0] + d.box[2]) / 2 - centre[0], (d.box[1] + d.box[3]) / 2 - centre[1])))

@@ -20,6 +20,7 @@ import numpy as np
 from ..data.images import read_image
 from ..evaluate_pipeline import match_face
 from ..metrics import ced_auc, point_errors
+from .detection import holds
 
 
 def condition(image: np.ndarray, points: np.ndarray, name: str):
@@ -73,7 +74,7 @@ def detector_sweep(detector, records, thresholds: list[float], conditions: list[
             for cond in conditions:
                 frame, points = condition(image, r.landmarks, cond)
                 cx, cy = points.mean(axis=0)
-                missed[cond] += not any(d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3] for d in detector.detect(frame))
+                missed[cond] += not any(holds(d.box, (cx, cy)) for d in detector.detect(frame))
         false = sum(len(detector.detect(n)) for n in negatives)
         rows.append(f"| {threshold} | " + " | ".join(str(missed[c]) for c in conditions) + f" | {false} |")
         print(rows[-1], flush=True)
