@@ -22,6 +22,14 @@ class AugmentConfig:
     blur: float = 0.2  # probability of a Gaussian blur
     jpeg: float = 0.2  # probability of JPEG re-encoding
     occlusion: float = 0.0  # probability of a random grey patch
+    # probability that the box side is instead drawn log-uniformly from WIDE_SCALE: boxes of
+    # another convention, or a first landmark pass far off, which refinement must recover from
+    wide_scale: float = 0.0
+    gamma: float = 0.0  # probability of an exposure change: gamma drawn log-uniformly from GAMMA
+
+
+WIDE_SCALE = (0.6, 2.0)
+GAMMA = (0.4, 2.5)  # < 1 brightens (over-exposed), > 1 darkens (a dark cabin at night)
 
 
 def jitter_box(box: Box, rng: np.random.Generator, cfg: AugmentConfig) -> tuple[Box, float]:
@@ -32,6 +40,8 @@ def jitter_box(box: Box, rng: np.random.Generator, cfg: AugmentConfig) -> tuple[
     cx = (left + right) / 2 + rng.uniform(-cfg.shift, cfg.shift) * side
     cy = (top + bottom) / 2 + rng.uniform(-cfg.shift, cfg.shift) * side
     s = rng.uniform(1 - cfg.scale, 1 + cfg.scale)
+    if cfg.wide_scale > 0 and rng.random() < cfg.wide_scale:
+        s = float(np.exp(rng.uniform(*np.log(WIDE_SCALE))))
     w, h = w * s, h * s
     angle = rng.uniform(-cfg.rotation, cfg.rotation) if cfg.rotation > 0 else 0.0
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), float(angle)
@@ -58,6 +68,9 @@ def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
         out = (out - out.mean()) * rng.uniform(1 - c, 1 + c) + out.mean()  # contrast
         out = out + rng.uniform(-c, c) * 64  # brightness
     out = np.clip(out, 0, 255).astype(np.uint8)
+    if cfg.gamma > 0 and rng.random() < cfg.gamma:
+        g = float(np.exp(rng.uniform(*np.log(GAMMA))))
+        out = cv2.LUT(out, (255.0 * (np.arange(256) / 255.0) ** g).round().astype(np.uint8))
     if rng.random() < cfg.blur:
         sigma = rng.uniform(0.3, 1.5)
         out = cv2.GaussianBlur(out, (0, 0), sigma)

@@ -45,6 +45,9 @@ class Recipe:
     # data sources (the folder a face's image sits in) whose labels follow another convention:
     # training learns one offset per point for each, so their labels stop contradicting the rest
     source_offsets: list = field(default_factory=list)
+    # crops turned so that the labelled eyes are level (the pipeline's upright crops); the
+    # rotation jitter then applies around upright
+    upright: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +103,8 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "augment.blur": Range(0, 1),  # probability
     "augment.jpeg": Range(0, 1),  # probability
     "augment.occlusion": Range(0, 1),  # probability
+    "augment.wide_scale": Range(0, 1),  # probability
+    "augment.gamma": Range(0, 1),  # probability
 }
 
 

@@ -247,8 +247,8 @@ def _prepare_data(recipe: Recipe, faces: FaceList, opts: TrainOptions, world, co
         agree = summarize(targets[train_idx], cache.landmarks[train_idx], scheme.interocular)
         console.print(f"teachers vs labels on the training faces: NME {agree['nme'] * 100:.2f}%; "
                       f"distillation weight {opts.distill_weight}")
-    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids, targets)
-    val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed, source_ids)
+    train_set = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, recipe.seed, source_ids, targets, recipe.upright)
+    val_set = LandmarkDataset(cache, val_idx, crop, scheme, None, recipe.seed, source_ids, upright=recipe.upright)
     return _Data(scheme, crop, train_set, DataLoader(val_set, batch_size=256, num_workers=0), offsets,
                  opts.distill_weight if targets is not None else None, split, box_rule, faces.path)
 

@@ -267,3 +267,68 @@ def test_resume_refuses_another_epoch_count(faces, smoke_recipe, tmp_path, train
     assert load_checkpoint(run / "last.pt")["epoch"] == before["epoch"] == 2
     # the planned count, given or not, resumes (here: nothing left to do)
     assert len(train(load_recipe(smoke_recipe), faces, run, resume=True, epochs=2, cache_dir=tmp_path / "cache")["history"]) == 2
+
+
+def test_upright_training_crops_level_the_labelled_eyes(faces, tmp_path):
+    """With ``upright``, a rolled face's crop is turned so that its labelled eyes are level
+    (the rotation jitter then applies around upright); without it the roll stays."""
+    import numpy as np
+
+    from edgemark.data.cache import load_or_build_cache
+    from edgemark.data.dataset import LandmarkDataset
+    from edgemark.preprocess import CropSpec
+    from edgemark.scheme import load_scheme
+
+    spec, scheme = CropSpec(64, 0.2), load_scheme("cuhk5")
+    cache = load_or_build_cache(faces, spec.size, spec.margin, tmp_path / "cache")
+    rolls = [abs(np.degrees(np.arctan2(*(p[1] - p[0])[::-1]))) for p in cache.landmarks[:40]]
+    idx = np.array([int(np.argmax(rolls))])  # the most rolled of the first faces
+    assert max(rolls) > 5
+    _, plain, _, _ = LandmarkDataset(cache, idx, spec, scheme, None).sample(0)
+    _, level, _, _ = LandmarkDataset(cache, idx, spec, scheme, None, upright=True).sample(0)
+    assert abs(plain[0, 1] - plain[1, 1]) > 0.03
+    assert abs(level[0, 1] - level[1, 1]) < 1e-4
+    # the eyes keep their distance: only turned, not scaled
+    assert np.linalg.norm(level[1] - level[0]) == __import__("pytest").approx(np.linalg.norm(plain[1] - plain[0]), rel=1e-4)
+
+
+def test_wide_box_scale_and_exposure_augmentation():
+    import numpy as np
+
+    from edgemark.augment import GAMMA, WIDE_SCALE, AugmentConfig, jitter_box, photometric
+
+    rng = np.random.default_rng(0)
+    wide = AugmentConfig(rotation=0, scale=0.0, shift=0.0, wide_scale=1.0)
+    def side(cfg):
+        left, _, right, _ = jitter_box((0, 0, 100, 100), rng, cfg)[0]
+        return (right - left) / 100
+
+    sides = np.array([side(wide) for _ in range(400)])
+    assert sides.min() >= WIDE_SCALE[0] - 1e-9 and sides.max() <= WIDE_SCALE[1] + 1e-9
+    assert (sides > 1.5).mean() > 0.2 and (sides < 0.8).mean() > 0.1  # log-uniform: both ends drawn
+    plain = AugmentConfig(rotation=0, scale=0.0, shift=0.0)
+    assert all(abs(side(plain) - 1) < 1e-9 for _ in range(50))
+    crop = np.full((32, 32, 3), 128, np.uint8)
+    exposed = AugmentConfig(color=0.0, blur=0.0, jpeg=0.0, gamma=1.0)
+    means = [photometric(crop, np.random.default_rng(s), exposed).mean() for s in range(40)]
+    assert min(means) < 128 * 0.8 and max(means) > 128 * 1.2  # darker and brighter frames
+    assert 255 * (128 / 255) ** GAMMA[1] - 1 <= min(means) and max(means) <= 255 * (128 / 255) ** GAMMA[0] + 1
+
+
+def test_recipe_checks_the_new_keys(tmp_path):
+    import pytest
+
+    from edgemark.errors import EdgemarkError
+    from edgemark.recipe import load_recipe
+
+    good = tmp_path / "good.yaml"
+    good.write_text("upright: true\naugment:\n  wide_scale: 0.15\n  gamma: 0.2\n")
+    rec = load_recipe(good)
+    assert rec.upright is True and rec.augment.wide_scale == 0.15 and rec.augment.gamma == 0.2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("upright: true\naugment:\n  gamma: 1.5\n")
+    with pytest.raises(EdgemarkError, match=r"bad.yaml:3: augment.gamma must be in \[0, 1\]"):
+        load_recipe(bad)
+    bad.write_text("upright: 2\n")
+    with pytest.raises(EdgemarkError, match=r"bad.yaml:1: upright must be bool"):
+        load_recipe(bad)

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..augment import AugmentConfig, flip_horizontal, flip_points, jitter_box, photometric
-from ..preprocess import CropSpec, crop_face, image_to_normalised, normalise
+from ..preprocess import CropSpec, crop_face, image_to_normalised, normalise, roll_angle
 from ..scheme import LandmarkScheme
 from .cache import CropCache
 
@@ -20,8 +20,11 @@ from .cache import CropCache
 class LandmarkDataset(Dataset):
     def __init__(self, cache: CropCache, indices, spec: CropSpec, scheme: LandmarkScheme,
                  augment: AugmentConfig | None, seed: int = 0, source_ids: np.ndarray | None = None,
-                 targets: np.ndarray | None = None):
+                 targets: np.ndarray | None = None, upright: bool = False):
         self.cache, self.indices = cache, np.asarray(indices)
+        # upright crops: turned by the labelled eye line first (as the pipeline turns them by the
+        # detector's eye keypoints or the previous landmarks), the rotation jitter then applies around upright
+        self.upright_eyes = tuple(scheme.interocular) if upright else None
         # per face of the cache: a second set of points (cache-crop pixels) that moves with the
         # augmentation like the labels, e.g. teachers' predictions (see distill.py)
         self.targets = targets
@@ -47,6 +50,8 @@ class LandmarkDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, j])
             box, angle = jitter_box(box, rng, self.augment)
             flip = rng.random() < self.augment.flip
+        if self.upright_eyes is not None:
+            angle += roll_angle(points[self.upright_eyes[0]], points[self.upright_eyes[1]])
         crop, m = crop_face(image, box, self.spec.size, self.spec.margin, angle, to_rgb=False)
         uv = image_to_normalised(points, m, self.spec.size)
         second = uv if self.targets is None else image_to_normalised(self.targets[j], m, self.spec.size)
