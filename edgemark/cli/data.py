@@ -1,4 +1,4 @@
-"""edgemark data: stats, show, download."""
+"""edgemark data: stats, show, download, pseudo-label."""
 
 from __future__ import annotations
 
@@ -108,3 +108,43 @@ def data_download(
     if not keep and archive.parent == to and archive.name == "train.zip":
         archive.unlink()
     console.print(f"use it with: export EDGEMARK_DATA={to}")
+
+
+@data_app.command("pseudo-label")
+def data_pseudo_label(
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = ListOption,
+    images: Optional[Path] = ImagesOption,
+    out: Path = typer.Option(Path("runs/pseudo"), help="Folder for the list, its JSON sidecar, the check grid and the "
+                             "teacher's work (resumable)."),
+    scheme: str = typer.Option("drive23", help="The larger scheme to write: its labelled points come from the list, the "
+                               "rest from the teacher (drive23 or a YAML file with a mesh mapping)."),
+    upright: bool = typer.Option(True, "--upright/--no-upright", help="Turn each crop by the labelled eye line before "
+                                 "the teacher sees it (measured: better)."),
+    chunk: int = typer.Option(256, min=1, help="Faces per saved chunk of teacher work."),
+    threads: Optional[int] = typer.Option(1, help="LiteRT threads for the teacher."),
+):
+    """Teach eyelid and inner-lip points with MediaPipe's face mesh: a list of the larger scheme
+    with the human labels first, unchanged, plus a JSON sidecar and a grid to check by eye."""
+    from ..data.pseudo_label import pseudo_label
+    from ..predictors.mediapipe_mesh import MediaPipeMesh
+    from ..scheme import load_scheme
+
+    sch = load_scheme(scheme)
+    faces = open_list(list_file, data, "trainImageList.txt", "cuhk", len(sch.label_points), images)
+    teacher = MediaPipeMesh("mesh468", threads=threads)
+    with progress_bar("teaching") as bar:
+        task = bar.add_task("", total=len(faces))
+        result = pseudo_label(faces, teacher, sch, out, upright, chunk, lambda i, n: bar.update(task, completed=i))
+    stem = Path(faces.path).stem
+    nme = result["teacher_nme_on_labels"]
+    console.print(f"wrote {out / f'{stem}.{sch.name}.txt'} ({len(faces)} faces, {sch.num_points} points), "
+                  f"{stem}.{sch.name}.json, {stem}.{sch.name}.png, {stem}.mesh468.npy")
+    if nme:
+        console.print(f"teacher on the labelled points: NME {nme['nme'] * 100:.2f} %, failure rate {nme['failure_rate'] * 100:.2f} %")
+    if "ear" in result:
+        ear = result["ear"]
+        console.print(f"eye aspect ratio < 0.2: {ear['share_below_0.2'][0] * 100:.1f} % / {ear['share_below_0.2'][1] * 100:.1f} % "
+                      f"(image-left / right eye); left-right correlation {ear['left_right_correlation']:.2f}")
+    t = result["timing"]
+    console.print(f"teacher: {t['faces_taught_now']} faces now, {t['faces_from_cache']} from earlier chunks, {t['seconds']:.1f} s")

@@ -1,0 +1,47 @@
+"""Eye and mouth opening from landmarks, as ratios that do not depend on face size.
+
+Both take points (K, 2), or a batch (N, K, 2), and a contour of the scheme
+(``scheme.eyes[i]``, ``scheme.mouth``); a batch gives an array, one face a float.
+
+- Eye aspect ratio (Soukupova & Cech 2016), p1..p6 = corner, upper lid, upper lid,
+  corner, lower lid, lower lid: ``(|p2-p6| + |p3-p5|) / (2 |p1-p4|)``. An open eye
+  is about 0.25-0.35, a closed one under about 0.15.
+- Mouth aspect ratio, p1..p8 = left corner, three upper inner-lip points left to right,
+  right corner, three lower inner-lip points right to left: the mean inner-lip gap
+  over the mouth width, ``(|p2-p8| + |p3-p7| + |p4-p6|) / (3 |p1-p5|)`` (the same
+  mean-gap-over-width form as the eye ratio). A closed mouth is near 0, a yawn 0.5+.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-9
+
+
+def _gaps(points: np.ndarray, contour, pairs) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(points, np.float64)[..., list(contour), :]
+    gaps = sum(np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1) for a, b in pairs)
+    return gaps, p
+
+
+def _scalar_or_array(x: np.ndarray):
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def eye_aspect_ratio(points: np.ndarray, eye) -> float | np.ndarray:
+    """(|p2-p6| + |p3-p5|) / (2 |p1-p4|) of the six points ``eye`` indexes."""
+    if len(eye) != 6:
+        raise ValueError(f"an eye contour has six points (p1..p6), got {len(eye)}")
+    gaps, p = _gaps(points, eye, ((1, 5), (2, 4)))
+    width = np.linalg.norm(p[..., 0, :] - p[..., 3, :], axis=-1)
+    return _scalar_or_array(gaps / (2 * width + _EPS))
+
+
+def mouth_aspect_ratio(points: np.ndarray, mouth) -> float | np.ndarray:
+    """(|p2-p8| + |p3-p7| + |p4-p6|) / (3 |p1-p5|) of the eight points ``mouth`` indexes."""
+    if len(mouth) != 8:
+        raise ValueError(f"a mouth contour has eight points (p1..p8), got {len(mouth)}")
+    gaps, p = _gaps(points, mouth, ((1, 7), (2, 6), (3, 5)))
+    width = np.linalg.norm(p[..., 0, :] - p[..., 4, :], axis=-1)
+    return _scalar_or_array(gaps / (3 * width + _EPS))
