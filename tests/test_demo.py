@@ -160,23 +160,24 @@ def test_haar_boxes_map_to_training_boxes(data_dir):
 
 
 def test_eye_closure_only_with_eyelid_points():
+    """(The drowsiness logic in detail: tests/test_drive.py.)"""
     assert not DriveMonitor(load_scheme("cuhk5")).eye_closure_available
     scheme = load_scheme("ibug68")
     monitor = DriveMonitor(scheme)
     assert monitor.eye_closure_available
     points = np.zeros((68, 2))
     for eye, cx in zip(scheme.eyes, (100, 160)):
-        # p1..p6 around an eye 30 px wide; open: lids 10 px apart, closed: 2 px
+        # p1..p6 around an eye 30 px wide; open: lids 10 px apart, closed: 1 px (90 % closed)
         points[list(eye)] = [[cx - 15, 0], [cx - 5, -5], [cx + 5, -5], [cx + 15, 0], [cx + 5, 5], [cx - 5, 5]]
     assert eye_aspect_ratio(points, scheme.eyes[0]) == pytest.approx(10 / 30)
     closed = points.copy()
     for eye in scheme.eyes:
-        closed[list(eye), 1] *= 0.2
+        closed[list(eye), 1] *= 0.1
     events = []
-    for i in range(40):
-        events += monitor.update(i / 10, i, points if i < 10 else closed, (0.0, 0.0, 0.0))
+    for i in range(100):  # open for 6 s (the open-eye EAR is learnt over the first 5 s), then closed
+        events += monitor.update(i / 10, i, points if i < 60 else closed, (0.0, 0.0, 0.0))
     kinds = [e["kind"] for e in events]
-    assert kinds == ["eyes_closed"] and events[0]["frame"] == 20  # closed from frame 10, for 1 s
+    assert kinds == ["eyes_closed"] and events[0]["frame"] == 70  # closed from frame 60, for 1 s
     assert monitor.status["perclos"] > 0.5
 
 

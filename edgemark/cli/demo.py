@@ -8,8 +8,14 @@ from typing import Optional
 
 import typer
 
+from ..demo.drive import DriveConfig
 from ..errors import EdgemarkError
 from .common import DetectorModelOption, DetectorOption, app, console, opencv_has_no_gui, progress_bar
+
+
+def _drive(name: str, help: str):
+    """A drive-mode option whose default is DriveConfig's (the sources of each are there)."""
+    return typer.Option(DriveConfig.__dataclass_fields__[name].default, help=help, rich_help_panel="Drive mode")
 
 
 @app.command()
@@ -28,8 +34,23 @@ def demo(
     beta: float = typer.Option(0.02, help="One Euro beta: higher = less lag in fast motion."),
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
     max_frames: Optional[int] = typer.Option(None, help="Stop after N frames."),
+    yaw_limit: float = _drive("yaw_limit", "Distracted when |yaw| exceeds this (degrees)..."),
+    pitch_down_limit: float = _drive("pitch_down_limit", "...or the head is down by more than this (degrees)..."),
+    distraction_seconds: float = _drive("distraction_seconds", "...for this long (s)."),
+    baseline_seconds: float = _drive("baseline_seconds", "Learn the driver's open-eye EAR over this much face looking ahead (s)."),
+    closed_ratio: float = _drive("closed_ratio", "Eyes closed when EAR / open-eye EAR is below this..."),
+    ear_floor: float = _drive("ear_floor", "...or EAR is below this, whatever the open-eye EAR."),
+    closed_seconds: float = _drive("closed_seconds", "eyes_closed after this long closed (s)."),
+    long_blink_seconds: float = _drive("long_blink_seconds", "long_blink: a blink lasting this long (s) or more."),
+    perclos_closure: float = _drive("perclos_closure", "PERCLOS counts time with the eyes at least this much closed (0.8: P80)."),
+    perclos_window: float = _drive("perclos_window", "PERCLOS and blink-rate window (s)."),
+    perclos_limit: float = _drive("perclos_limit", "perclos event at this share of the window."),
+    perclos_min_seconds: float = _drive("perclos_min_seconds", "...once the window holds this much visible face (s)."),
+    yawn_mar: float = _drive("yawn_mar", "Yawn when the mouth aspect ratio reaches this..."),
+    yawn_seconds: float = _drive("yawn_seconds", "...for this long (s)."),
 ):
-    """Run a landmark model live: driver monitoring (distraction, face lost, head nods) or face filters."""
+    """Run a landmark model live: driver monitoring (distraction, face lost, head nods; with eyelid and lip points:
+    eye closure, blinks, PERCLOS, yawns) or face filters."""
     from ..demo.runner import DemoOptions, run_demo
     from ..pipeline import load_pipeline
 
@@ -47,10 +68,14 @@ def demo(
         window = False
     if not window and out is None and events is None:
         raise EdgemarkError("headless run with nothing to write: pass --out and/or --events (or --window)")
+    drive = DriveConfig(yaw_limit=yaw_limit, pitch_down_limit=pitch_down_limit, distraction_seconds=distraction_seconds,
+                        baseline_seconds=baseline_seconds, closed_ratio=closed_ratio, ear_floor=ear_floor,
+                        closed_seconds=closed_seconds, long_blink_seconds=long_blink_seconds, perclos_closure=perclos_closure,
+                        perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
+                        yawn_mar=yawn_mar, yawn_seconds=yawn_seconds)
     pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model)
-    predictor = pipeline.predictor
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
-                          events=events, window=window, max_frames=max_frames)
+                          events=events, window=window, max_frames=max_frames, drive=drive)
     with progress_bar("demo") as bar:
         task = bar.add_task("", total=None)
         summary = run_demo(pipeline, source, options,
@@ -60,8 +85,15 @@ def demo(
                   f"detector ran {summary['detector_runs']} times; {summary['events']} events {summary['event_kinds']}")
     console.print(f"mean per frame: detect {s['detect']:.2f} ms, landmarks {s['landmarks']:.2f} ms, total {s['total']:.2f} ms; "
                   f"{summary['wall_fps']:.1f} FPS end to end (with decoding and writing)")
-    if predictor.scheme.num_points == 5 and mode == "drive":
-        console.print("eye closure: off (a 5-point model has eye centres, not eyelids)")
+    if mode == "drive":
+        drowsy = [f"{key} {summary[key]}" for key in ("blinks", "yawns") if key in summary]
+        if "eye_baseline" in summary:
+            base = summary["eye_baseline"]
+            drowsy.append("open-eye EAR " + ("not learnt (too little face)" if base is None else f"{base[0]:.3f}/{base[1]:.3f}"))
+        if drowsy:
+            console.print(", ".join(drowsy))
+        for line in summary["drive_off"]:
+            console.print(line)
     for path in (out, events):
         if path:
             console.print(f"wrote {path}")

@@ -1,5 +1,7 @@
-"""Head pose (yaw, pitch, roll in degrees) from the 5 points with ``cv2.solvePnP`` and a
-generic 3D face. Camera intrinsics come from the frame size unless given: focal length
+"""Head pose (yaw, pitch, roll in degrees) from 5 reference points (eye centres, nose
+tip, mouth corners) with ``cv2.solvePnP`` and a generic 3D face. A 5-point model gives
+them as they are; a scheme with more points gives them by ``pose_reference`` (the mean
+of each eye contour, the nose tip, the outer mouth corners). Camera intrinsics come from the frame size unless given: focal length
 = frame width, principal point = frame centre, no distortion.
 
 Signs: yaw > 0 when the face turns towards the image's right (the nose moves right),
@@ -20,6 +22,36 @@ GENERIC_FACE_5 = np.array([
     [-25.0, 30.0, 22.0],  # left mouth corner
     [25.0, 30.0, 22.0],  # right mouth corner
 ])
+
+
+# Each of the 5 reference points as the mean of named points, for each scheme family
+# (data, matched on the scheme's point names, so a scheme file under another name works
+# too). "left" is the point with the smaller x in the image, in every scheme here.
+POSE_REFERENCES = (
+    # cuhk5, and drive23 (the CUHK points first)
+    (("left_eye",), ("right_eye",), ("nose_tip",), ("mouth_left",), ("mouth_right",)),
+    # ibug68: eye contours 36-41 and 42-47, nose tip 30, outer mouth corners 48 and 54
+    (tuple(f"eye_l_{i}" for i in range(6)), tuple(f"eye_r_{i}" for i in range(6)), ("nose_bridge_3",),
+     ("mouth_outer_0",), ("mouth_outer_6",)),
+    # wflw98: eye contours 60-67 and 68-75, nose tip 54, outer mouth corners 76 and 82
+    (tuple(f"eye_{i}" for i in range(8)), tuple(f"eye_{i}" for i in range(8, 16)), ("nose_3",), ("mouth_0",), ("mouth_6",)),
+)
+
+
+def pose_reference(scheme) -> tuple[tuple[int, ...], ...] | None:
+    """For each of the 5 reference points, the indices of the scheme's points whose mean
+    it is; None when the scheme names no such points (no head pose then)."""
+    index = {name: i for i, name in enumerate(scheme.names)}
+    for groups in POSE_REFERENCES:
+        if all(name in index for group in groups for name in group):
+            return tuple(tuple(index[name] for name in group) for group in groups)
+    return None
+
+
+def reference_points(points: np.ndarray, reference: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """The (5, 2) reference points of one face's landmarks."""
+    points = np.asarray(points, np.float64)
+    return np.array([points[list(group)].mean(axis=0) for group in reference])
 
 
 def camera_matrix(width: int, height: int, focal: float | None = None) -> np.ndarray:

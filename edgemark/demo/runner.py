@@ -18,8 +18,8 @@ import cv2
 from ..errors import EdgemarkError
 from .drive import DriveConfig, DriveMonitor
 from .filters import FaceFilters
-from .head_pose import camera_matrix, head_pose
-from .hud import draw_face, draw_hud, unreadable_frame
+from .head_pose import camera_matrix, head_pose, pose_reference, reference_points
+from .hud import draw_face, draw_hud, status_lines, unreadable_frame
 from .smoothing import OneEuroFilter
 from .tracker import FaceTracker
 
@@ -85,7 +85,7 @@ def run_demo(pipeline, source: str, options: DemoOptions, on_frame=None) -> dict
     smoother = OneEuroFilter(options.min_cutoff, options.beta) if options.smooth else None
     monitor = DriveMonitor(scheme, options.drive) if options.mode == "drive" else None
     filters = FaceFilters(scheme) if options.mode == "filters" else None
-    pose_available = scheme.num_points == 5
+    reference = pose_reference(scheme)  # the 5 points of the head pose, from any scheme that has them
     video = _PartialFile(options.out) if options.out else None
     log = _PartialFile(options.events) if options.events else None
     log_file = open(log.partial, "w") if log else None
@@ -123,7 +123,7 @@ def run_demo(pipeline, source: str, options: DemoOptions, on_frame=None) -> dict
                     if smoother:
                         points = smoother(points, t)
                 camera = camera_matrix(frame.shape[1], frame.shape[0], options.focal)
-                pose = head_pose(points, camera) if points is not None and pose_available else None
+                pose = head_pose(reference_points(points, reference), camera) if points is not None and reference else None
                 summary["yaw"].append(None if pose is None else round(pose[0], 2))
                 events = monitor.update(t, index, points, pose) if monitor else []
                 if filters and points is not None:
@@ -135,7 +135,7 @@ def run_demo(pipeline, source: str, options: DemoOptions, on_frame=None) -> dict
                 timed += 1
                 fps_ema = 1000.0 / max(stage_ms["total"], 1e-3)
                 draw_face(frame, box, None if filters else points, detected)
-                draw_hud(frame, label, fps_ema, stage_ms, _status_lines(monitor, pose, scheme, options.mode))
+                draw_hud(frame, label, fps_ema, stage_ms, status_lines(monitor, pose, options.mode))
             for e in events:
                 summary["events"] += 1
                 summary["event_kinds"][e["kind"]] = summary["event_kinds"].get(e["kind"], 0) + 1
@@ -174,30 +174,15 @@ def run_demo(pipeline, source: str, options: DemoOptions, on_frame=None) -> dict
     if log:
         log.commit()
     summary["stage_ms"] = {k: v / max(timed, 1) for k, v in stage_sum.items()}  # means over readable frames
+    if monitor:
+        summary["drive_off"] = list(monitor.off)
+        if monitor.eyes:
+            summary["blinks"] = monitor.eyes.blinks
+            summary["eye_baseline"] = monitor.eyes.baseline
+        if monitor.mouth:
+            summary["yawns"] = monitor.mouth.yawns
     summary["wall_fps"] = index / (time.perf_counter() - start)
     return summary
-
-
-def _status_lines(monitor, pose, scheme, mode) -> list:
-    red, green, grey = (0, 0, 255), (0, 220, 0), (200, 200, 200)
-    lines = []
-    if pose is not None:
-        lines.append((f"yaw {pose[0]:+5.1f}  pitch {pose[1]:+5.1f}  roll {pose[2]:+5.1f}", (255, 255, 255)))
-    if mode != "drive" or monitor is None:
-        return lines
-    s = monitor.status
-    if not s.get("face", False):
-        lines.append(("NO FACE" if monitor.face_missing else "looking for a face", red if monitor.face_missing else grey))
-    elif s.get("distracted"):
-        lines.append(("DISTRACTED: eyes on the road", red))
-    else:
-        lines.append(("attentive", green))
-    if monitor.eye_closure_available:
-        if "ear" in s:
-            lines.append((f"EAR {s['ear']:.2f}  PERCLOS {s['perclos'] * 100:.0f}%", red if monitor.eyes_closed else grey))
-    else:
-        lines.append((f"eye closure: off ({scheme.num_points}-point model has no eyelid points)", grey))
-    return lines
 
 
 def _show(frame) -> str:

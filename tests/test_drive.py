@@ -1,0 +1,337 @@
+"""Drive mode's drowsiness logic: the per-driver open-eye baseline, eye closure, blinks,
+PERCLOS and yawns on synthetic landmark sequences with known open/closed/yawn periods;
+head pose from any scheme with eyes, nose and mouth; and the two defects a 68-point model
+met (a missing head pose taken for a missing face; an eye closure timed across a face
+loss), the first one also through the real runner with a tiny real 68-point model.
+
+Sequences run at 16 frames per second, so that frame times are exact in binary and an
+event lands on one known frame."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgemark.demo.drive import DriveConfig, DriveMonitor, mouth_contour
+from edgemark.demo.head_pose import GENERIC_FACE_5, camera_matrix, head_pose, pose_reference, reference_points
+from edgemark.errors import EdgemarkError
+from edgemark.scheme import LandmarkScheme, load_scheme
+
+FPS = 16
+OPEN, NARROW, SHUT = 6.0, 3.6, 0.6  # half lid apertures (px) of an eye 40 px wide: EAR 0.30, 0.18, 0.03
+FRONT = (0.0, 0.0, 0.0)
+
+
+def drive23() -> LandmarkScheme:
+    """The 23-point driver scheme as the brief describes it, built here: the 5 CUHK points,
+    6 points per eye (p1..p6), 6 inner-lip points (mouth contour p1..p8 with the corners)."""
+    names = (["left_eye", "right_eye", "nose_tip", "mouth_left", "mouth_right"]
+             + [f"eye_{s}_p{i}" for s in "lr" for i in range(1, 7)]
+             + ["lip_upper_left", "lip_upper_mid", "lip_upper_right", "lip_lower_right", "lip_lower_mid", "lip_lower_left"])
+    return LandmarkScheme(name="drive23", names=tuple(names), flip_pairs=((0, 1), (3, 4)), interocular=(0, 1),
+                          eyes=(tuple(range(5, 11)), tuple(range(11, 17))), mouth=(3, 17, 18, 19, 4, 20, 21, 22))
+
+
+def eye(cx: float, cy: float, half: float) -> list:
+    """p1..p6 of an eye 40 px wide whose lids are ``half`` px from its axis: EAR = half / 20."""
+    return [[cx - 20, cy], [cx - 7, cy - half], [cx + 7, cy - half], [cx + 20, cy], [cx + 7, cy + half], [cx - 7, cy + half]]
+
+
+def face(scheme, lids=OPEN, gap: float = 0.0) -> np.ndarray:
+    """A frontal face (eyes 100 px apart, mouth 70 px wide) in ``scheme``'s points, with
+    both eyes' half lid aperture ``lids`` (or a pair) and the inner lips ``gap`` px apart
+    (MAR = gap / 70)."""
+    lids = (lids, lids) if np.isscalar(lids) else lids
+    p = np.zeros((scheme.num_points, 2))
+    idx = {n: i for i, n in enumerate(scheme.names)}
+    if "jaw_0" in idx:  # ibug68: the rest of a face around the parts below
+        a = np.linspace(np.pi, 2 * np.pi, 17)
+        p[0:17] = np.stack([300 + 100 * np.cos(a), 210 - 120 * np.sin(a)], 1)
+        p[17:22] = np.stack([np.linspace(225, 275, 5), np.full(5, 175)], 1)
+        p[22:27] = np.stack([np.linspace(325, 375, 5), np.full(5, 175)], 1)
+        p[27:31] = np.stack([np.full(4, 300), np.linspace(205, 260, 4)], 1)
+        p[31:36] = np.stack([np.linspace(285, 315, 5), np.full(5, 268)], 1)
+        a = np.linspace(np.pi, -np.pi, 12, endpoint=False)
+        p[48:60] = np.stack([300 + 35 * np.cos(a), 310 - 12 * np.sin(a)], 1)
+        p[[60, 64]] = [[272, 310], [328, 310]]
+    for contour, cx, half in zip(scheme.eyes, (250, 350), lids):
+        p[list(contour)] = eye(cx, 200, half)
+    mouth = mouth_contour(scheme)
+    p[list(mouth)] = [[265, 310], [285, 310 - gap / 2], [300, 310 - gap / 2], [315, 310 - gap / 2],
+                      [335, 310], [315, 310 + gap / 2], [300, 310 + gap / 2], [285, 310 + gap / 2]]
+    for name, xy in (("left_eye", (250, 200)), ("right_eye", (350, 200)), ("nose_tip", (300, 260)),
+                     ("nose_bridge_3", (300, 260))):
+        if name in idx:
+            p[idx[name]] = xy
+    return p
+
+
+def run(monitor, frames) -> list[dict]:
+    """Feed (points, pose) per frame at FPS; points None = no face."""
+    events = []
+    for i, (points, pose) in enumerate(frames):
+        events += monitor.update(i / FPS, i, points, pose)
+    return events
+
+
+def seconds(s: float) -> int:
+    return round(s * FPS)
+
+
+def sequence(scheme, spans) -> list:
+    """Frames from (seconds, lids, gap) spans; lids None = no face."""
+    frames = []
+    for length, lids, gap in spans:
+        frames += [(None, None) if lids is None else (face(scheme, lids, gap), FRONT)] * seconds(length)
+    return frames
+
+
+def kinds(events) -> list[str]:
+    return [e["kind"] for e in events]
+
+
+def blinking(scheme, total: float, every: float = 4.0, blink: float = 0.1875, lids=OPEN, gap: float = 0.0) -> list:
+    """An alert driver: eyes open, a blink of ``blink`` s every ``every`` s."""
+    spans = []
+    while sum(s for s, _, _ in spans) < total:
+        spans += [(every - blink, lids, gap), (blink, SHUT * lids / OPEN, gap)]
+    return sequence(scheme, spans + [(1, lids, gap)])  # ends open
+
+
+# --- head pose from any scheme ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ibug68", "wflw98", "drive23"])
+def test_head_pose_from_the_reference_points_of_any_scheme(name):
+    scheme = drive23() if name == "drive23" else load_scheme(name)
+    reference = pose_reference(scheme)
+    assert reference is not None and len(reference) == 5
+    camera = camera_matrix(640, 480)
+    yaw, pitch = np.radians([-25.0, 10.0])
+    ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    points3 = GENERIC_FACE_5 @ (ry @ rx).T + [0, 0, 600]
+    uv = points3[:, :2] / points3[:, 2:] * 640 + [320, 240]
+    points = np.full((scheme.num_points, 2), np.nan)
+    for group, xy in zip(reference, uv):  # each eye contour around its centre, the rest on the point
+        offsets = np.array(eye(0, 0, OPEN)) if len(group) == 6 else np.zeros((len(group), 2))
+        if len(group) == 8:  # wflw98's 8-point eye contour
+            offsets = np.array([[-20, 0], [-10, -3], [0, -4], [10, -3], [20, 0], [10, 3], [0, 4], [-10, 3]])
+        points[list(group)] = xy + offsets
+    np.testing.assert_allclose(head_pose(reference_points(points, reference), camera), (25, 10, 0), atol=0.5)
+    assert pose_reference(LandmarkScheme(name="x", names=("a", "b"), flip_pairs=(), interocular=(0, 1))) is None
+
+
+# --- the two defects ----------------------------------------------------------------------
+
+
+def test_defect1_a_missing_pose_is_not_a_missing_face():
+    """A 68-point face whose pose is not known (the runner computed pose for 5-point models
+    only) is still a face: no face_lost, and the eye checks are reached."""
+    scheme = load_scheme("ibug68")
+    monitor = DriveMonitor(scheme)
+    frames = [(face(scheme, OPEN), None)] * seconds(6) + [(face(scheme, SHUT), None)] * seconds(2)
+    events = run(monitor, frames)
+    assert "face_lost" not in kinds(events)
+    assert kinds(events) == ["eyes_closed"] and events[0]["frame"] == seconds(7)
+    assert monitor.status["face"] and not monitor.status["pose"]
+
+
+def test_defect2_a_face_loss_interrupts_the_eye_closure():
+    """Eyes close, the face is lost for 3 s, and comes back closed: the closure is timed from
+    its return (not from before the loss), and PERCLOS counts only time with a face."""
+    scheme = load_scheme("ibug68")
+    monitor = DriveMonitor(scheme)
+    back = seconds(6) + 2 + seconds(3)
+    frames = (sequence(scheme, [(6, OPEN, 0)]) + [(face(scheme, SHUT), FRONT)] * 2 + [(None, None)] * seconds(3)
+              + [(face(scheme, SHUT), FRONT)] * seconds(1.5))
+    events = run(monitor, frames[: back + 1])
+    assert "eyes_closed" not in kinds(events)  # the first closed frame after the loss raises nothing
+    events += run_from(monitor, frames, back + 1)
+    closed = [e for e in events if e["kind"] == "eyes_closed"]
+    assert len(closed) == 1 and closed[0]["frame"] == back + seconds(1) and closed[0]["seconds"] == 1.0
+    # PERCLOS counts frames with a face since the baseline (learnt on frame 80): 16 open,
+    # 2 closed, then the 17 closed frames after the return; not the 3 s without a face
+    assert closed[0]["perclos"] == pytest.approx((2 + 17) / (16 + 2 + 17), abs=1e-3)
+
+
+def run_from(monitor, frames, start: int) -> list[dict]:
+    events = []
+    for i in range(start, len(frames)):
+        events += monitor.update(i / FPS, i, *frames[i])
+    return events
+
+
+# --- eyes ---------------------------------------------------------------------------------
+
+
+def test_an_alert_driver_raises_no_event_and_blinks_are_counted():
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    events = run(monitor, blinking(scheme, 90, gap=4.0))  # 90 s, a 0.19 s blink every 4 s, lips slightly apart
+    assert events == []
+    s = monitor.status
+    assert s["eyes"] == "on" and s["baseline"] == pytest.approx((0.3, 0.3))
+    assert monitor.eyes.blinks == 22  # the blinks after the 5 s of learning (the first one ends at 4 s)
+    assert s["blink_rate"] == pytest.approx(15, abs=1.5) and s["last_blink"] == 0.1875
+    assert s["perclos"] == pytest.approx(0.1875 / 4, abs=0.01)
+
+
+def test_eyes_closed_lands_after_closed_seconds_then_eyes_open():
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    events = run(monitor, sequence(scheme, [(8, OPEN, 0), (2, SHUT, 0), (3, OPEN, 0)]))
+    assert kinds(events) == ["eyes_closed", "eyes_open"]
+    assert events[0]["frame"] == seconds(9) and events[0]["closure"] == pytest.approx(0.9)
+    assert events[1]["frame"] == seconds(10) and events[1]["seconds"] == 2.0
+    assert monitor.eyes.blinks == 0  # a 2 s closure is no blink
+
+
+def test_one_closed_eye_is_not_closed_eyes():
+    scheme = drive23()
+    events = run(DriveMonitor(scheme), sequence(scheme, [(6, OPEN, 0), (3, (OPEN, SHUT), 0)]))  # a wink held 3 s
+    assert events == []
+
+
+def test_long_blinks():
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    events = run(monitor, sequence(scheme, [(6, OPEN, 0), (0.25, SHUT, 0), (2, OPEN, 0), (0.75, SHUT, 0), (2, OPEN, 0)]))
+    assert kinds(events) == ["long_blink"]
+    assert events[0]["frame"] == seconds(6 + 0.25 + 2 + 0.75) and events[0]["seconds"] == 0.75 and events[0]["blinks"] == 2
+
+
+def test_perclos_rises_once_the_window_holds_enough_face():
+    """Slow lid droops (7 frames, under the long-blink length) every 2 s: PERCLOS 22 %.
+    The perclos event waits until the window holds perclos_min_seconds (30 s) of face."""
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    frames = sequence(scheme, [(5, OPEN, 0)]) + blinking(scheme, 60, every=2, blink=7 / FPS)
+    events = run(monitor, frames)
+    assert kinds(events) == ["perclos"]
+    baseline_frame = seconds(5)  # learnt on this frame; the PERCLOS window starts here
+    assert events[0]["frame"] == baseline_frame + seconds(30) - 1
+    assert events[0]["perclos"] == pytest.approx(7 / 32, abs=0.02) and events[0]["visible_s"] == 30.0
+    # an alert driver's blinks (3 frames every 4 s: under 5 %) never reach it
+    assert "perclos" not in kinds(run(DriveMonitor(scheme), blinking(scheme, 70)))
+
+
+def test_the_baseline_adapts_to_narrow_eyes():
+    """Open eyes at EAR 0.18, under the usual fixed threshold of 0.2: with the learnt
+    baseline they are open, and closing them is still seen."""
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    events = run(monitor, blinking(scheme, 70, lids=NARROW) + sequence(scheme, [(1.5, NARROW * 0.1, 0), (1, NARROW, 0)]))
+    assert monitor.eyes.baseline == pytest.approx((0.18, 0.18))
+    assert kinds(events) == ["eyes_closed", "eyes_open"]
+    start = len(blinking(scheme, 70, lids=NARROW))
+    assert events[0]["frame"] == start + seconds(1)
+    # and eyes at EAR 0.18 after a baseline of 0.30 are not closed either (40 % closure)
+    assert run(DriveMonitor(scheme), sequence(scheme, [(6, OPEN, 0), (5, NARROW, 0)])) == []
+
+
+def test_the_baseline_waits_for_face_looking_ahead():
+    """Learning counts only frames with a face looking ahead: a turned head or no face
+    does not teach the open-eye EAR."""
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    turned = [(face(scheme, NARROW * 0.5), (50.0, 0.0, 0.0))] * seconds(10)
+    run(monitor, turned + [(None, None)] * seconds(5) + sequence(scheme, [(4, OPEN, 0)]))
+    assert monitor.eyes.baseline is None and monitor.status["eyes"] == "learning"
+    run_from(monitor, turned + [(None, None)] * seconds(5) + sequence(scheme, [(4, OPEN, 0), (1.5, OPEN, 0)]), seconds(19))
+    assert monitor.eyes.baseline == pytest.approx((0.3, 0.3))
+
+
+# --- yawns --------------------------------------------------------------------------------
+
+
+def test_yawns_on_the_right_frame_and_talking_is_no_yawn():
+    scheme = drive23()
+    monitor = DriveMonitor(scheme)
+    talk = []
+    for _ in range(8):  # 0.25 s openings to MAR 0.6, as in speech (or laughing)
+        talk += [(0.25, OPEN, 42.0), (0.25, OPEN, 2.0)]
+    spans = [(6, OPEN, 0)] + talk + [(1, OPEN, 49.0), (1, OPEN, 0), (4, OPEN, 49.0), (2, OPEN, 0)]
+    events = run(monitor, sequence(scheme, spans))
+    assert kinds(events) == ["yawn"]
+    start = seconds(sum(s for s, _, _ in spans[:-2]))
+    assert events[0]["frame"] == start + seconds(1.5) and events[0]["mar"] == pytest.approx(0.7)
+    assert monitor.mouth.yawns == 1
+
+
+def test_yawn_on_68_points_by_point_names():
+    scheme = load_scheme("ibug68")
+    assert mouth_contour(scheme) == (48, 61, 62, 63, 54, 65, 66, 67)
+    events = run(DriveMonitor(scheme), sequence(scheme, [(1, OPEN, 0), (2, OPEN, 49.0)]))
+    assert kinds(events) == ["yawn"] and events[0]["frame"] == seconds(2.5)
+
+
+# --- what a 5-point model cannot give -----------------------------------------------------
+
+
+def test_a_five_point_model_says_what_is_off():
+    scheme = load_scheme("cuhk5")
+    monitor = DriveMonitor(scheme)
+    assert not monitor.eye_closure_available and not monitor.yawn_available
+    assert any(line.startswith("eye closure: off") for line in monitor.off)
+    assert any(line.startswith("yawns: off") for line in monitor.off)
+    points = np.array([[250, 200], [350, 200], [300, 260], [265, 310], [335, 310]], float)
+    events = run(monitor, [(points, FRONT)] * seconds(3) + [(points, (60.0, 0.0, 0.0))] * seconds(2))
+    assert kinds(events) == ["distraction"]  # distraction goes on as before
+    assert "ear" not in monitor.status and "mar" not in monitor.status
+    assert DriveMonitor(drive23()).off == []
+
+
+def test_bad_drive_options_are_clear():
+    with pytest.raises(EdgemarkError, match="--closed-ratio must be below 1"):
+        DriveConfig(closed_ratio=1.2)
+    with pytest.raises(EdgemarkError, match="--long-blink-seconds"):
+        DriveConfig(long_blink_seconds=2.0)
+    with pytest.raises(EdgemarkError, match="--yawn-seconds must be a positive number"):
+        DriveConfig(yawn_seconds=0)
+
+
+# --- the probe's case through the real runner ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_ibug68_model(tmp_path_factory):
+    """A real 68-point torch checkpoint whose head always answers one frontal face shape
+    (weights zero, bias = the shape in crop coordinates): real crops, real inference."""
+    import torch
+
+    from edgemark.checkpoint import save_checkpoint
+    from edgemark.models import build_model
+    from edgemark.preprocess import CropSpec
+    from edgemark.recipe import ModelConfig, Recipe
+
+    scheme = load_scheme("ibug68")
+    shape = face(scheme, OPEN)
+    uv = 0.5 + (shape - [300, 250]) / 200 * 0.5  # the face over the middle half of the crop
+    model = build_model("mobilenetv2", 68, 64, 0.35, 16)
+    with torch.no_grad():
+        model.head.fc.bias.copy_(torch.tensor(uv.reshape(-1), dtype=torch.float32))
+    path = tmp_path_factory.mktemp("ibug68") / "tiny68.pt"
+    recipe = Recipe(scheme="ibug68", input_size=64, model=ModelConfig(width=0.35, head_channels=16))
+    save_checkpoint(path, {"recipe": recipe.to_dict(), "scheme": scheme.to_dict(), "crop": CropSpec(size=64).to_dict(),
+                           "box_rule": None, "model": model.state_dict()})
+    return path
+
+
+def test_a_68_point_model_through_run_demo_keeps_its_face(tiny_ibug68_model, data_dir, detector_models, tmp_path):
+    """The probe: a 68-point model in drive mode raised face_lost 1 s into a visible face."""
+    from demo_video import SEGMENTS, build_video
+    from edgemark import load_pipeline
+    from edgemark.demo.runner import DemoOptions, run_demo
+
+    video = build_video(data_dir, tmp_path / "drive.avi")
+    events = tmp_path / "events.jsonl"
+    summary = run_demo(load_pipeline(tiny_ibug68_model), str(video), DemoOptions(events=events))
+    log = [json.loads(line) for line in events.read_text().splitlines()]
+    no_face = next(first for first, _, kind in SEGMENTS if kind == "none")
+    assert not [e for e in log if e["kind"] == "face_lost" and e["frame"] < no_face], log
+    assert [e["kind"] for e in log if e["frame"] >= no_face][:2] == ["face_lost", "face_back"]  # the real loss is still seen
+    yaw = summary["yaw"][:20]  # the frontal segment: head pose from the 68 points
+    assert all(v is not None for v in yaw) and abs(np.median([v for v in yaw if v is not None])) < 20
+    assert not {"eyes_closed", "long_blink", "perclos", "yawn"} & {e["kind"] for e in log}  # open eyes, closed mouth
+    assert summary["eye_baseline"] == pytest.approx((0.3, 0.3), abs=0.03) and summary["drive_off"] == []
