@@ -21,7 +21,7 @@ import numpy as np
 
 from .detect import DEFAULT_DETECTOR, Detection, load_detector, training_box
 from .errors import EdgemarkError
-from .preprocess import Box, box_from_landmarks, upright_box_from_landmarks
+from .preprocess import Box, box_from_landmarks, roll_angle, upright_box_from_landmarks
 
 # Chosen on the validation faces of the CUHK training list (benchmarks/pipeline_study.md).
 # Refinement passes after the first landmark pass: each detector states its own
@@ -32,6 +32,12 @@ GIVEN_BOX_REFINE = 2
 # Upright crops (turned so that the eyes are level): 30 degrees of roll 8.0 -> 3.9 % NME,
 # 60 degrees 67 -> 4.0 %, upright faces unchanged.
 DEFAULT_UPRIGHT = True
+# An upright crop whose landmarks still show the eye line turned by more than this many
+# degrees was cut at the wrong angle (a detector's eye keypoints drift on faces rolled past
+# ~75 degrees): crop again by those landmarks, up to ROLL_RETRIES more passes. Costs nothing
+# on faces that come out level.
+ROLL_TOLERANCE = 10.0
+ROLL_RETRIES = 3
 
 
 @dataclass
@@ -104,6 +110,14 @@ class Pipeline:
         for _ in range(refine if self.box_rule else 0):
             roi = self.next_roi(points)
             points = self.predictor.predict(image_bgr, *roi)
+        if self.upright and self.box_rule:
+            for _ in range(ROLL_RETRIES):
+                io = self.scheme.interocular
+                turned = (roll_angle(points[io[0]], points[io[1]]) - roi[1] + 180) % 360 - 180
+                if abs(turned) <= ROLL_TOLERANCE:
+                    break
+                roi = self.next_roi(points)
+                points = self.predictor.predict(image_bgr, *roi)
         return points, roi
 
     def next_roi(self, points: np.ndarray) -> tuple[Box, float]:

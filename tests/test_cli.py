@@ -117,19 +117,6 @@ def test_train_cli_needs_data(tmp_path):
     assert done.returncode == 2 and "data folder not found" in done.stderr
 
 
-def test_robustness_sweep(exported, small_lists, tmp_path):
-    out = tmp_path / "rob"
-    done = edgemark("robustness", "--model", exported[0] / "onnx-fp32", "--list", small_lists / "testImageList.txt",
-                    "--faces", "12", "--out", out)
-    assert done.returncode == 0, done.stderr
-    result = json.loads((out / "robustness.json").read_text())
-    assert result["faces"] == 12 and set(result) >= {"shift", "scale", "rotation"}
-    assert result["shift"]["0.0"] == pytest.approx(result["scale"]["1.0"]) == pytest.approx(result["rotation"]["0"])
-    assert result["shift"]["0.25"] != result["shift"]["0.0"]
-    for kind in ("shift", "scale", "rotation"):
-        assert cv2.imread(str(out / f"robustness_{kind}.png")) is not None
-
-
 def test_version():
     from edgemark import __version__
 

@@ -53,6 +53,7 @@ def resolve_data(data: Optional[Path]) -> Path:
 DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEMARK_DATA).")
 DEFAULT_MODEL = Path("exported/mobilenetv2_96/tflite-int8")
 DetectorOption = typer.Option("blazeface", help="Face detector: blazeface (short range, default), blazeface-full (far faces), "
+                              "blazeface-anyroll (faces on their side or upside down: 4 runs per frame), "
                               "yunet (needs --detector-model) or haar.")
 DetectorModelOption = typer.Option(None, help="The detector's model file (yunet: its ONNX file; blazeface: default the pinned "
                                    "file from 'edgemark models fetch').")

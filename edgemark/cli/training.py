@@ -104,7 +104,19 @@ def eval_command(
     table.add_row("all", str(result["faces"]), f"{result['nme'] * 100:.2f}", f"{result['failure_rate'] * 100:.2f}", f"{result['auc']:.4f}")
     for name, s in result["per_source"].items():
         table.add_row(name, str(s["faces"]), f"{s['nme'] * 100:.2f}", f"{s['failure_rate'] * 100:.2f}", "")
+    for name in ("labelled_points", "teacher_points"):
+        if name in result:
+            s = result[name]
+            table.add_row(f"{name.replace('_', ' ')} ({s['points']})", str(result["faces"]), f"{s['nme'] * 100:.2f}",
+                          f"{s['failure_rate'] * 100:.2f}", "")
     console.print(table)
+    if "eyes" in result:
+        e = result["eyes"]
+        console.print(f"eye aspect ratio vs the list's: Pearson r {e['ear_pearson_r']:.3f}, open/closed agreement "
+                      f"{e['open_closed_agreement'] * 100:.1f}% (closed below EAR {e['closed_limit']:.3f}: {e['closed_truth']} in the list, "
+                      f"{e['closed_predicted']} predicted, {e['closed_found']} of them right)")
+    if "mouth" in result:
+        console.print(f"mouth aspect ratio vs the list's: Pearson r {result['mouth']['mar_pearson_r']:.3f}")
     console.print("per-point NME %: " + ", ".join(f"{n} {v * 100:.2f}" for n, v in zip(predictor.scheme.names, result["nme_per_point"])))
     console.print(f"wrote {out}/metrics.json, ced.png, worst.png")
 
@@ -188,19 +200,29 @@ def robustness(
     faces: Optional[int] = typer.Option(None, help="Use only the first N faces."),
     out: Path = typer.Option(Path("runs/robustness"), help="Folder for robustness.json/.md and the plots."),
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
+    detector: str = DetectorOption,
+    compare: Optional[list[str]] = typer.Option(["blazeface-full", "haar"], "--compare-detector",
+                                                help="Also run these detectors on the unchanged photos (repeat)."),
+    seed: int = typer.Option(0, help="Seed of the random directions, blur angles and occluder places."),
 ):
-    """NME against box shift, box scale and face rotation: the model's operating range."""
-    from ..predictors.load import load_predictor
-    from ..robustness import sweep, write_report
+    """The robustness suite: NME and FR under other boxes, roll, head turn, small, JPEG,
+    blurred, dark, over-exposed and occluded faces; given box, refined, and detector paths."""
+    from ..detect import load_detector
+    from ..pipeline import load_pipeline
+    from ..robustness import run_suite, write_report
 
-    predictor = load_predictor(model, threads=threads)
-    face_list = open_list(list_file, data, "testImageList.txt", "cuhk", predictor.scheme.num_points)
+    pipe = load_pipeline(model, detector=detector, threads=threads)
+    face_list = open_list(list_file, data, "testImageList.txt", "cuhk", pipe.scheme.num_points)
     if faces:
         face_list.records = face_list.records[:faces]
-    with progress_bar("robustness sweep") as bar:
+    others = {name: load_detector(name, threads=threads or 1) for name in (compare or []) if name != detector}
+    with progress_bar("robustness suite") as bar:
         task = bar.add_task("", total=None)
-        result = sweep(predictor, face_list, progress=lambda i, n: bar.update(task, completed=i, total=n))
+        result = run_suite(pipe, face_list, seed, others, progress=lambda i, n: bar.update(task, completed=i, total=n))
     for path in write_report(result, out, str(model), "edgemark " + shlex.join(sys.argv[1:])):
         console.print(f"wrote {path}")
-    for kind in ("shift", "scale", "rotation"):
-        console.print(f"{kind:>8}: " + "  ".join(f"{k}: {v * 100:.2f}%" for k, v in result[kind].items()))
+    for row in result["rows"]:
+        value = row["value"] if isinstance(row["value"], str) else f"{row['value']:g}"
+        cells = "  ".join(f"{p} {row[p]['nme'] * 100:.2f}%" for p in ("box", "refined", "detector")
+                          if p in row and row[p]["nme"] is not None)
+        console.print(f"{row['group']:>12} {value:>14}: {cells}")

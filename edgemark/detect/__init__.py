@@ -4,7 +4,8 @@ every face, largest first), and ``detector.training_box_rule`` to map a detectio
 the box convention the landmark model was trained on (``detection.training_box``).
 
 Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-full``
-(full range, for faces far from the camera), ``yunet`` (needs its ONNX file) and
+(full range, for faces far from the camera), ``blazeface-anyroll`` (short range run on the
+frame turned by 0/90/180/270 degrees: faces on their side or upside down; 4x the time), ``yunet`` (needs its ONNX file) and
 ``haar`` (OpenCV's cascade, no model file needed)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from ..errors import EdgemarkError
 from .detection import Detection, holds, largest_first, training_box
 
-DETECTORS = ("blazeface", "blazeface-full", "yunet", "haar")
+DETECTORS = ("blazeface", "blazeface-full", "blazeface-anyroll", "yunet", "haar")
 DEFAULT_DETECTOR = "blazeface"
 
 
@@ -23,6 +24,11 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
         from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 
         return BlazeFaceDetector(SHORT_RANGE if name == "blazeface" else FULL_RANGE, threads=threads, model_file=model_file)
+    if name == "blazeface-anyroll":
+        from .any_roll import AnyRollDetector
+        from .blazeface import SHORT_RANGE, BlazeFaceDetector
+
+        return AnyRollDetector(BlazeFaceDetector(SHORT_RANGE, threads=threads, model_file=model_file))
     if name == "yunet":
         from .yunet import YuNetDetector
 
