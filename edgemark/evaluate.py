@@ -48,6 +48,7 @@ def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None,
     io = predictor.scheme.interocular
     result = summarize(pred, truth, io)
     result.update(list=faces.path, box=box_mode, model=label, predictor=predictor.description)
+    result.update(scheme_parts(pred, truth, predictor.scheme))
     per_face = point_errors(pred, truth, io).mean(axis=1)
     sources = np.array([source_of(r) for r in faces.records])
     iod = np.linalg.norm(truth[:, io[0]] - truth[:, io[1]], axis=1)
@@ -68,6 +69,39 @@ def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None,
                  f"CED on {Path(faces.path).name} ({len(faces)} faces)")
         write_image(out_dir / "worst.png", worst_grid(faces, pred, per_face, worst, box_mode, box_rule))
     return result
+
+
+def scheme_parts(pred: np.ndarray, truth: np.ndarray, scheme) -> dict:
+    """For a scheme whose points are partly a teacher's (``labelled``): NME over the human
+    labels and over the teacher's points apart; with eyelids, how the eye aspect ratio
+    follows the truth's (Pearson r over both eyes, and open/closed agreement at the drive
+    mode's default: mean EAR below ``closed_ratio`` times the truth's median, or below
+    ``ear_floor``); with a mouth, the same r for the mouth aspect ratio."""
+    from .face_measures import eye_aspect_ratio, mouth_aspect_ratio
+
+    out, io = {}, scheme.interocular
+    if scheme.labelled:
+        for name, points in (("labelled_points", scheme.label_points), ("teacher_points", scheme.teacher_points)):
+            errors = point_errors(pred, truth, io)[:, list(points)].mean(axis=1)
+            out[name] = {"points": len(points), "nme": float(errors.mean()), "failure_rate": float((errors > 0.10).mean())}
+    if scheme.has_eyelids:
+        from .demo.drive import DriveConfig
+
+        ear_p = np.stack([eye_aspect_ratio(pred, e) for e in scheme.eyes], axis=1)
+        ear_t = np.stack([eye_aspect_ratio(truth, e) for e in scheme.eyes], axis=1)
+        c = DriveConfig()
+        limit = c.closed_ratio * float(np.median(ear_t.mean(axis=1)))
+        closed_p = (ear_p.mean(axis=1) < limit) | (ear_p.mean(axis=1) < c.ear_floor)
+        closed_t = (ear_t.mean(axis=1) < limit) | (ear_t.mean(axis=1) < c.ear_floor)
+        out["eyes"] = {"ear_pearson_r": float(np.corrcoef(ear_p.ravel(), ear_t.ravel())[0, 1]),
+                       "ear_mean_abs_diff": float(np.abs(ear_p - ear_t).mean()), "closed_limit": limit,
+                       "closed_truth": int(closed_t.sum()), "closed_predicted": int(closed_p.sum()),
+                       "closed_found": int((closed_p & closed_t).sum()),
+                       "open_closed_agreement": float((closed_p == closed_t).mean())}
+    if getattr(scheme, "has_mouth", False):
+        mar_p, mar_t = mouth_aspect_ratio(pred, scheme.mouth), mouth_aspect_ratio(truth, scheme.mouth)
+        out["mouth"] = {"mar_pearson_r": float(np.corrcoef(mar_p, mar_t)[0, 1]), "mar_mean_abs_diff": float(np.abs(mar_p - mar_t).mean())}
+    return out
 
 
 def worst_grid(faces: FaceList, pred: np.ndarray, per_face: np.ndarray, n: int, box_mode: str, box_rule) -> np.ndarray:

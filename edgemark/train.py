@@ -380,17 +380,51 @@ def _log_epoch(console, row: dict, val: dict, epochs: int, improved: bool) -> No
 
 
 def _load_init(model, path: Path, recipe: Recipe, data: _Data, console) -> None:
-    """Start from a trained checkpoint's weights (fine-tuning); the model must be the same."""
+    """Start from a trained checkpoint's weights (fine-tuning); the model must be the same.
+    A checkpoint of another scheme (e.g. the 5-point model for the 23-point drive23 scheme)
+    gives every weight but the head's last layer, whose rows are copied for the points both
+    schemes name; a new point starts as its nearest named point (in the training faces' mean
+    shape) moved by their mean offset."""
     scheme, crop = data.scheme, data.crop
     state = load_checkpoint(path)
     theirs = recipe_from_dict(state["recipe"])
-    if theirs.model != recipe.model or state["scheme"] != scheme.to_dict() or state["crop"]["size"] != crop.size:
-        raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model, scheme and input size "
+    if theirs.model != recipe.model or state["crop"]["size"] != crop.size:
+        raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model and input size "
                             f"({theirs.model.name} x{theirs.model.width} @ {state['crop']['size']}px vs "
                             f"{recipe.model.name} x{recipe.model.width} @ {crop.size}px)")
     distill.warn_if_other_split(state, path, data.split, console)
-    model.load_state_dict(state["model"])
-    console.print(f"starting from the weights of {path} (epoch {state['epoch']})")
+    if state["scheme"] == scheme.to_dict():
+        model.load_state_dict(state["model"])
+        console.print(f"starting from the weights of {path} (epoch {state['epoch']})")
+        return
+    old_names = list(state["scheme"]["names"])
+    shared = [n for n in scheme.names if n in old_names]
+    if not shared:
+        raise EdgemarkError(f"{path}: --init from another scheme needs points both schemes name "
+                            f"({state['scheme']['name']}: {', '.join(old_names[:5])}...; {scheme.name}: {', '.join(scheme.names[:5])}...)")
+    weights = {k: v for k, v in state["model"].items() if not k.startswith("head.fc.")}
+    model.load_state_dict(weights, strict=False)
+    w_old, b_old = state["model"]["head.fc.weight"].view(len(old_names), 2, -1), state["model"]["head.fc.bias"].view(len(old_names), 2)
+    mean = _mean_shape(data)  # (K, 2) crop-normalised
+    named = [scheme.names.index(n) for n in shared]
+    with torch.no_grad():
+        w, b = model.head.fc.weight.view(scheme.num_points, 2, -1), model.head.fc.bias.view(scheme.num_points, 2)
+        for i, name in enumerate(scheme.names):
+            if name in old_names:
+                src, offset = old_names.index(name), np.zeros(2)
+            else:
+                near = named[int(np.argmin(np.linalg.norm(mean[named] - mean[i], axis=1)))]
+                src, offset = old_names.index(scheme.names[near]), mean[i] - mean[near]
+            w[i] = w_old[src]
+            b[i] = b_old[src] + torch.as_tensor(offset, dtype=b.dtype)
+    console.print(f"starting from the weights of {path} (epoch {state['epoch']}, scheme {state['scheme']['name']}): "
+                  f"{len(shared)} points carried over, {scheme.num_points - len(shared)} new points from their nearest")
+
+
+def _mean_shape(data: _Data) -> np.ndarray:
+    """Mean crop-normalised landmarks of the training faces (unaugmented crops)."""
+    plain = LandmarkDataset(data.train_set.cache, data.train_set.indices[:2000], data.crop, data.scheme, None)
+    return np.mean([plain.sample(i)[1] for i in range(len(plain))], axis=0)
 
 
 def _write_history(out_dir: Path, history: list[dict]) -> None:
