@@ -17,6 +17,9 @@ PROVIDERS = {
     "ai_edge_quantizer": "pip install 'edgemark[tflite]'",
     "torchao": "pip install 'edgemark[tflite]'",
     "ray": "pip install 'edgemark[sweep]'",
+    "pnnx": "pip install 'edgemark[ncnn]'",
+    "ncnn": "pip install 'edgemark[ncnn]'",
+    "executorch": "pip install 'edgemark[executorch]'",
 }
 
 

@@ -96,6 +96,19 @@ def available_targets():
         targets.append("tflite")
     except ImportError:
         pass
+    try:
+        import ncnn  # noqa: F401
+        import pnnx  # noqa: F401
+
+        targets.append("ncnn")
+    except ImportError:
+        pass
+    try:
+        import executorch  # noqa: F401
+
+        targets.append("executorch")
+    except ImportError:
+        pass
     return targets
 
 

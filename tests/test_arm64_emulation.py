@@ -18,7 +18,9 @@ SANDBOX = Path(os.environ.get("EDGEMARK_ARM64", Path.home() / ".cache" / "edgema
 pytestmark = [pytest.mark.skipif(not (SANDBOX / "ready").exists(),
                                  reason=f"no aarch64 sandbox at {SANDBOX}: run bash tests/arm64/prepare.sh (.ci/run does)"),
               pytest.mark.usefixtures("detector_models")]
-ARTIFACTS = ["onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8"]
+# NCNN (torch-free, in the bundle by default) too; ExecuTorch is not emulated: its runtime brings
+# torch (an aarch64 torch wheel in the sandbox and minutes per import under qemu)
+ARTIFACTS = ["onnx-fp32", "onnx-int8", "tflite-fp32", "tflite-fp16", "tflite-int8", "ncnn-fp32", "ncnn-int8"]
 # export tolerance (crop-normalised): fp32 tight; quantised kernels may round differently per ISA
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-3, "int8": 2e-2}
 SCRIPT = """

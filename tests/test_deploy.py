@@ -134,6 +134,43 @@ def test_remote_bench_brings_results_back(deployed, sshd, device, exported, smal
     assert done.returncode == 0 and "onnx-int8" in done.stdout
 
 
+def test_ncnn_bundle_runs_torch_free_on_the_device(deployed, sshd, device, small_lists, tmp_path):
+    """The shipped model's NCNN int8 artifact through deploy and bench --device ssh://: the
+    device venv gets the ncnn wheel and still no torch; landmarks and NME match the host's."""
+    from edgemark import load_pipeline, load_predictor
+    from edgemark.data.lists import read_list
+    from edgemark.evaluate import evaluate
+
+    artifact = Path(__file__).resolve().parents[1] / "exported" / "mobilenetv2_96" / "ncnn-int8"
+    if not (artifact / "manifest.json").exists():
+        pytest.skip(f"{artifact} is not here")
+    out = tmp_path / "ncnn"
+    done = edgemark("bench", "--model", artifact, "--device", "ssh://edgedevice", "--ssh-config", sshd.config, "--python", BASE_PYTHON,
+                    "--remote-dir", device / "edgemark", "--data", small_lists, "--accuracy-faces", "20", "--warmup", "2",
+                    "--min-runs", "20", "--min-seconds", "0.2", "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    (row,) = results["rows"]
+    assert row["artifact"] == "ncnn-int8" and row["format"] == "ncnn" and row["p50_ms"] > 0 and "ncnn" in row["provider"]
+    faces = read_list(small_lists / "testImageList.txt")
+    faces.records = faces.records[:20]
+    assert row["nme"] == pytest.approx(evaluate(load_predictor(artifact), faces)["nme"], rel=1e-5)
+    venv_python = device / "edgemark" / "venv" / "bin" / "python"
+    assert ssh(sshd, venv_python, "-c", "import ncnn").returncode == 0
+    no_torch = ssh(sshd, venv_python, "-c", "import torch")
+    assert no_torch.returncode != 0 and "No module named 'torch'" in no_torch.stderr
+    bundle = next(p for p in (device / "edgemark" / "bundles").iterdir() if (p / "artifacts" / "ncnn-int8").is_dir())
+    assert "ncnn" in json.loads((bundle / "bundle.json").read_text())["requirements"]
+    record = faces.records[0]
+    box = ",".join(f"{v:.1f}" for v in record.box)
+    done = ssh(sshd, bundle / "bin" / "edgemark", "predict", "--model", bundle / "artifacts" / "ncnn-int8", record.image_path, "--box", box)
+    assert done.returncode == 0, done.stderr
+    import cv2
+
+    local = load_pipeline(artifact, detector=None)(cv2.imread(str(record.image_path)), tuple(float(v) for v in box.split(",")))
+    np.testing.assert_allclose(np.array(list(json.loads(done.stdout)["faces"][0]["landmarks"].values())), local[0].landmarks, atol=0.02)
+
+
 @pytest.fixture
 def home_bundle(sshd, exported, tmp_path):
     """An export folder with a name of its own (its bundle lands in the login user's real

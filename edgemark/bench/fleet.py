@@ -80,11 +80,14 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
                             settings["precisions"], test_crops, settings["warmup"], settings["min_runs"], settings["min_seconds"],
                             command=settings["command"])
     else:
+        from ..remote.bundle import device_artifacts
         from ..remote.deploy import deploy, remote_bench
         from ..remote.ssh import SshTarget
 
         target = SshTarget.parse(device.host, port=device.port, identity=device.identity, config=device.ssh_config)
-        deployed = deploy(target, [a for a in artifacts if a.name != "torch-fp32"], settings["bundle"], device.remote_dir,
+        # ExecuTorch (it brings torch) only when --target names it
+        chosen, _ = device_artifacts(artifacts, settings.get("target", "all"))
+        deployed = deploy(target, chosen, settings["bundle"], device.remote_dir,
                           device.python, test_crops)
         results = remote_bench(target, deployed["bundle"], settings["threads"], settings["batches"], settings["warmup"],
                                settings["min_runs"], settings["min_seconds"], settings["command"])

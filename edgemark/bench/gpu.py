@@ -31,4 +31,8 @@ def gpu_unavailable_reason(fmt: str) -> str | None:
         return None
     if fmt == "tflite":
         return "the LiteRT runner here uses the CPU (XNNPACK); a GPU delegate is not part of ai-edge-litert's Python package"
+    if fmt == "ncnn":
+        return "the NCNN runner here uses the CPU; ncnn's Vulkan GPU path is not used by edgemark"
+    if fmt == "executorch":
+        return "the ExecuTorch runner here uses the CPU (XNNPACK delegate); its GPU delegates (Vulkan, CUDA) are not built into the pip wheel's runtime here"
     return f"unknown format {fmt}"

@@ -259,7 +259,7 @@ def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
         fastest = min(at, key=lambda r: r["p50_ms"])
         lines.append(f"- {t} thread(s): fastest overall: {fastest['artifact']}, p50 {fastest['p50_ms']:.3f} ms"
                      + (f", NME drop {fastest['nme_drop_pp']:+.2f} pp." if fastest.get("nme_drop_pp") is not None else "."))
-        for fmt in ("onnx", "openvino", "tflite"):
+        for fmt in ("onnx", "openvino", "tflite", "ncnn", "executorch"):
             fp32 = next((r for r in at if r["format"] == fmt and r["precision"] == "fp32"), None)
             int8 = next((r for r in at if r["format"] == fmt and r["precision"] == "int8"), None)
             if fp32 and int8:
@@ -282,7 +282,8 @@ def plot_pareto(results: dict, path: Path, threads: int, batch: int = 1) -> bool
     if not rows:
         return False
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
-    colors = {"torch": "grey", "onnx": "tab:blue", "openvino": "tab:purple", "tflite": "tab:orange"}
+    colors = {"torch": "grey", "onnx": "tab:blue", "openvino": "tab:purple", "tflite": "tab:orange", "ncnn": "tab:green",
+              "executorch": "tab:red"}
     for r in rows:
         ax.scatter(r["p50_ms"], r["nme"] * 100, color=colors.get(r["format"], "k"), marker=MARKERS.get(r["precision"], "x"))
         ax.annotate(_plain(r["artifact"]), (r["p50_ms"], r["nme"] * 100), fontsize=7, xytext=(4, 2), textcoords="offset points")

@@ -25,7 +25,7 @@ from ..export.manifest import library_versions, read_manifest
 from ..io import write_json_atomic
 from .gpu import gpu_unavailable_reason
 
-FORMAT_ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3}
+FORMAT_ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3, "ncnn": 4, "executorch": 5}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
 
 
@@ -151,7 +151,8 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
                "machine": machine_summary(), "throttle_before": throttle_state(),
-               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "numpy", "opencv-python", "opencv-python-headless"),
+               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "ncnn", "executorch", "numpy", "opencv-python",
+                                                "opencv-python-headless"),
                "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
                             "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
                                                       "+ inference; the crops are the test faces (repeated when fewer than the "

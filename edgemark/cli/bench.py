@@ -47,7 +47,7 @@ def bench(
     ctx: typer.Context,
     model: Optional[Path] = typer.Option(None, help="Export folder (every artifact in it) or one artifact folder "
                                          f"(default: {SHIPPED_MODEL}/, the shipped model, when run from the repository root)."),
-    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all (torch fp32 is always the baseline row)."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, ncnn, executorch, a comma list, or all (torch fp32 is always the baseline row)."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
     device: str = typer.Option("cpu", help="cpu, gpu, or ssh://user@host (an ssh_config alias works: ssh://pi4): deploy "
                                "there and benchmark on the device."),
@@ -144,12 +144,18 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
     from ..export.pipeline import PRECISIONS, TARGETS
     from ..io import write_json_atomic
     from ..remote.deploy import deploy as run_deploy
+    from ..remote.bundle import TORCH_RUNTIMES, device_artifacts
     from ..remote.deploy import remote_bench
 
     s, o = settings, ssh_options
     ssh = ssh_target(device, o.port, o.identity, o.ssh_config)
-    artifacts = [a for a in find_artifacts(model, choices(s.target, TARGETS, "--target"), choices(s.precision, PRECISIONS, "--precision"))
-                 if a.name != "torch-fp32"]
+    artifacts, left_out = device_artifacts(find_artifacts(model, choices(s.target, TARGETS, "--target"),
+                                                          choices(s.precision, PRECISIONS, "--precision")), s.target)
+    if left_out:
+        console.print(f"[yellow]not deployed:[/] {escape(', '.join(a.name for a in left_out))}: {', '.join(TORCH_RUNTIMES)}'s Python "
+                      "runtime brings torch into the device venv; name it in --target to opt in (e.g. --target ncnn,executorch)")
+    if not artifacts:
+        raise EdgemarkError(f"{model}: no deployable artifact matches --target {s.target} --precision {s.precision}")
     crops = load_test_crops(s.data, artifacts[0], s.accuracy_faces or 200)
     frame = load_bench_frame(s.data) if crops is not None else None
     command = "edgemark " + shlex.join(sys.argv[1:])
@@ -193,7 +199,7 @@ def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
     out = s.out or fresh_dir(Path("benchmarks") / f"fleet-{date.today().isoformat()}")
     run_settings = {"threads": int_list(s.threads, "--threads"), "batches": int_list(s.batch, "--batch"), "targets": targets,
                     "precisions": precisions, "warmup": s.warmup, "min_runs": s.min_runs, "min_seconds": s.min_seconds,
-                    "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model)}
+                    "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model), "target": s.target}
     console.print(f"results folder: {escape(str(out))}")
     console.print(f"benchmarking {len(fleet)} devices at once: {escape(', '.join(d.name for d in fleet))}")
 
@@ -273,7 +279,7 @@ def bench_pareto(
     out: Path = typer.Option(..., help="Plot file (.png); the table goes beside it as .md."),
     threads: int = typer.Option(1, help="Thread count to compare at."),
     batch: int = typer.Option(1, help="Batch size to compare at."),
-    target: str = typer.Option("all", help="Runtimes to include: onnx, openvino, tflite, torch, a comma list, or all."),
+    target: str = typer.Option("all", help="Runtimes to include: onnx, openvino, tflite, ncnn, executorch, torch, a comma list, or all."),
 ):
     """One Pareto plot of NME vs latency across several models' benchmark results."""
     from ..bench.report import load_results, merge_for_pareto, models_pareto_markdown, plot_models_pareto

@@ -16,7 +16,8 @@ from .common import (DEFAULT_MODEL, DataOption, DetectorModelOption, DetectorOpt
 def deploy(
     model: Path = typer.Option(..., help="Export folder (or one artifact folder)."),
     host: str = typer.Option(..., help="user@host, an ~/.ssh/config alias, or ssh://user@host:port."),
-    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, ncnn, executorch, a comma list, or all (ExecuTorch only "
+                               "when named: its runtime brings torch into the device venv)."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
     port: Optional[int] = typer.Option(None, help="SSH port (default: from ssh config, else 22)."),
     identity: Optional[Path] = typer.Option(None, help="SSH private key (default: ssh-agent / ssh config)."),
@@ -29,13 +30,17 @@ def deploy(
     """Copy artifacts and a torch-free runner to a device, set up its venv, check hashes there."""
     from ..bench.run import find_artifacts
     from ..export.pipeline import PRECISIONS, TARGETS
+    from ..remote.bundle import TORCH_RUNTIMES, device_artifacts
     from ..remote.deploy import deploy as run_deploy
 
     ssh = ssh_target(host, port, identity, ssh_config)
-    artifacts = [a for a in find_artifacts(model, choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision"))
-                 if a.name != "torch-fp32"]
+    artifacts, left_out = device_artifacts(find_artifacts(model, choices(target, TARGETS, "--target"),
+                                                          choices(precision, PRECISIONS, "--precision")), target)
+    if left_out:
+        console.print(f"[yellow]not deployed:[/] {', '.join(a.name for a in left_out)}: {', '.join(TORCH_RUNTIMES)}'s Python "
+                      "runtime brings torch into the device venv; name it in --target to opt in (e.g. --target ncnn,executorch)")
     if not artifacts:
-        raise EdgemarkError(f"{model}: no ONNX/OpenVINO/TFLite artifact matches --target {target} --precision {precision}")
+        raise EdgemarkError(f"{model}: no deployable artifact matches --target {target} --precision {precision}")
     crops = load_test_crops(data, artifacts[0], test_faces) if test_faces else None
     frame = load_bench_frame(data) if crops is not None else None
     with console.status("deploying") as status:

@@ -27,7 +27,8 @@ def default_out(checkpoint: Path) -> Path:
 @app.command()
 def export(
     checkpoint: Optional[Path] = typer.Option(None, help=f"Trained checkpoint (.pt); default: the shipped model's {SHIPPED_CHECKPOINT}."),
-    target: str = typer.Option("all", help="onnx, openvino, tflite, a comma list, or all."),
+    target: str = typer.Option("all", help="onnx, openvino, tflite, ncnn, executorch, a comma list, or all. Every one does "
+                                "fp32, fp16 and int8 (NCNN fp16: fp16 weights; fp16 arithmetic only on CPUs that have it)."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
     out: Optional[Path] = typer.Option(None, help="Export folder: one sub-folder per TARGET-PRECISION, plus torch-fp32 and README.md "
                                        "(default: runs/export/NAME, never the shipped exported/ folder)."),
@@ -38,7 +39,7 @@ def export(
     max_drop: float = typer.Option(0.5, help="Warn when an artifact's NME is worse than torch fp32 by more than this (percentage points)."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when an artifact exceeds --max-drop."),
 ):
-    """Export to ONNX / OpenVINO / TFLite in fp32 / fp16 / int8, check each in its own runtime."""
+    """Export to ONNX / OpenVINO / TFLite / NCNN / ExecuTorch in fp32 / fp16 / int8, check each in its own runtime."""
     from rich.table import Table
 
     from ..data.lists import read_list

@@ -23,7 +23,7 @@ from ..io import file_sha256, write_json_atomic
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 REQUIRED = ("manifest_version", "format", "precision", "model_file", "files", "input", "output", "crop", "scheme")
-FORMATS = ("torch", "onnx", "openvino", "tflite")
+FORMATS = ("torch", "onnx", "openvino", "tflite", "ncnn", "executorch")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 

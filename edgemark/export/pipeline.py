@@ -23,14 +23,17 @@ from ..evaluate import crop_list, evaluate
 from ..io import output_to_log
 from ..predictors.load import load_predictor
 from .calibration import calibration_crops
+from .executorch import export_executorch
 from .manifest import library_versions, read_manifest, write_manifest
+from .ncnn import export_ncnn
 from .onnx import export_onnx
 from .openvino import export_openvino
 from .tflite import export_tflite
 
-TARGETS = ("onnx", "openvino", "tflite")
+TARGETS = ("onnx", "openvino", "tflite", "ncnn", "executorch")
 PRECISIONS = ("fp32", "fp16", "int8")
-EXPORTERS = {"onnx": export_onnx, "openvino": export_openvino, "tflite": export_tflite}
+EXPORTERS = {"onnx": export_onnx, "openvino": export_openvino, "tflite": export_tflite, "ncnn": export_ncnn,
+             "executorch": export_executorch}
 CHECKPOINT_KEYS = ("format", "recipe", "scheme", "crop", "box_rule", "model", "epoch", "best_val_nme", "train_list",
                    "train_faces", "val_faces", "edgemark_version", "torch_version", "epochs", "history", "teacher", "world_size")
 
@@ -62,9 +65,28 @@ def publish(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def source_checkpoint(checkpoint: Path) -> dict:
+    """The checkpoint artifacts come from. An exported ``torch-fp32/model.pt`` (the slim copy
+    that ships, checked against its manifest) stands for the checkpoint its manifest names, so
+    artifacts exported from it later sit beside the earlier ones in one folder;
+    ``exported_from`` records the file actually read."""
+    checkpoint = Path(checkpoint)
+    sha = file_sha256(checkpoint)
+    if (checkpoint.parent / "manifest.json").is_file():
+        try:
+            _, m = read_manifest(checkpoint.parent)
+        except EdgemarkError:
+            m = {}
+        origin = m.get("source_checkpoint")
+        if m.get("format") == "torch" and m.get("model_file") == checkpoint.name and isinstance(origin, dict) and origin.get("sha256"):
+            return {"file": origin.get("file"), "sha256": origin["sha256"],
+                    "exported_from": {"file": f"{checkpoint.parent.name}/{checkpoint.name}", "sha256": sha}}
+    return {"file": checkpoint.name, "sha256": sha}
+
+
 def base_manifest(state: dict, checkpoint: Path, precision: str) -> dict:
     return {"name": "", "precision": precision, "crop": state["crop"], "scheme": state["scheme"], "box_rule": state.get("box_rule"),
-            "source_checkpoint": {"file": checkpoint.name, "sha256": file_sha256(checkpoint)},
+            "source_checkpoint": source_checkpoint(checkpoint),
             "output_meaning": "landmarks (K, 2), crop-normalised: u = (x_crop + 0.5) / size; map back with the crop matrix"}
 
 
@@ -105,7 +127,7 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     ``out`` are an error, or deleted first with ``replace``."""
     checkpoint, out = Path(checkpoint), Path(out)
     state = load_checkpoint(checkpoint)
-    others = foreign_artifacts(out, file_sha256(checkpoint))
+    others = foreign_artifacts(out, source_checkpoint(checkpoint)["sha256"])
     if others and not replace:
         names = ", ".join(p.name for p, _ in others[:4]) + (", ..." if len(others) > 4 else "")
         source = others[0][1]

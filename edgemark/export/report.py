@@ -9,7 +9,7 @@ from ..errors import EdgemarkError
 from ..io import write_text_atomic
 from .manifest import MANIFEST_NAME, read_manifest
 
-ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3}
+ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3, "ncnn": 4, "executorch": 5}
 
 
 def artifact_rows(folder: Path) -> list[dict]:

@@ -11,10 +11,20 @@ from ..scheme import LandmarkScheme
 from .base import Predictor
 
 
+# "mediapipe:cuhk5" (the default view), "mediapipe:drive23", "mediapipe:mesh468": MediaPipe's
+# face landmark model from the pinned wheel, as a peer in eval, bench, demo and predict
+PEER_PREFIX = "mediapipe:"
+
+
 def load_predictor(path, threads: int | None = None, device: str = "cpu") -> Predictor:
-    """A predictor for an artifact folder (or its manifest.json), or a training checkpoint (.pt)."""
+    """A predictor for an artifact folder (or its manifest.json), a training checkpoint (.pt),
+    or MediaPipe's face mesh as a peer (``mediapipe:VIEW``)."""
     from ..export.manifest import read_manifest
 
+    if str(path).startswith(PEER_PREFIX):  # a peer, not an artifact: MediaPipe's face mesh
+        from .mediapipe_mesh import MediaPipeMesh
+
+        return MediaPipeMesh(str(path)[len(PEER_PREFIX):] or "cuhk5", threads=threads, device=device)
     path = Path(path)
     if path.suffix == ".pt" and path.is_file():
         from .torch_predictor import TorchPredictor
@@ -39,6 +49,14 @@ def load_predictor(path, threads: int | None = None, device: str = "cpu") -> Pre
         from .tflite_predictor import TfLitePredictor
 
         predictor = TfLitePredictor(model_path, manifest, threads, device)
+    elif fmt == "ncnn":
+        from .ncnn_predictor import NcnnPredictor
+
+        predictor = NcnnPredictor(model_path, manifest, threads, device)
+    elif fmt == "executorch":
+        from .executorch_predictor import ExecuTorchPredictor
+
+        predictor = ExecuTorchPredictor(model_path, manifest, threads, device)
     else:
         raise EdgemarkError(f"{folder}: unknown format {fmt!r}")
     predictor.crop = CropSpec.from_dict(manifest["crop"])

@@ -1,5 +1,7 @@
 """The edge bundle: chosen artifacts with their manifests, a torch-free runner (a subset
-of this package, the same preprocessing, predictor and pipeline code), the face
+of this package, the same preprocessing, predictor and pipeline code; ExecuTorch
+artifacts, opt-in, are the exception: executorch's Python runtime installs and imports
+torch in the device venv), the face
 detector's model file (pinned, verified), an optional test subset for accuracy on the
 device, and ``bundle.json`` with the SHA-256 of every file."""
 
@@ -21,7 +23,8 @@ RUNNER_FILES = [
     "__init__.py", "errors.py", "io.py", "optional.py", "preprocess.py", "scheme.py", "metrics.py", "environment.py",
     "predict.py", "edge_cli.py", "evaluate.py", "data/__init__.py", "data/lists.py", "data/images.py",
     "predictors/__init__.py", "predictors/base.py", "predictors/load.py", "predictors/onnx_predictor.py",
-    "predictors/openvino_predictor.py", "predictors/tflite_predictor.py", "export/__init__.py", "export/manifest.py",
+    "predictors/openvino_predictor.py", "predictors/tflite_predictor.py", "predictors/ncnn_predictor.py",
+    "predictors/executorch_predictor.py", "export/__init__.py", "export/manifest.py",
     "bench/__init__.py", "bench/timing.py", "bench/worker.py", "bench/run.py", "bench/gpu.py",
     "pipeline.py", "detect/__init__.py", "detect/detection.py", "detect/model_files.py", "detect/blazeface.py",
     "detect/haar.py", "detect/yunet.py", "remote/__init__.py", "remote/bundle.py",
@@ -35,7 +38,10 @@ full-range models, Copyright The MediaPipe Authors, licensed under the Apache Li
 Version 2.0 (https://www.apache.org/licenses/LICENSE-2.0), taken unmodified from the
 mediapipe 0.10.21 wheel on PyPI (mediapipe/modules/face_detection/).
 """
-RUNTIME_REQUIREMENTS = {"onnx": ["onnxruntime"], "openvino": ["openvino"], "tflite": ["ai-edge-litert"]}
+RUNTIME_REQUIREMENTS = {"onnx": ["onnxruntime"], "openvino": ["openvino"], "tflite": ["ai-edge-litert"], "ncnn": ["ncnn"],
+                        "executorch": ["executorch"]}
+# runtimes whose Python package imports torch: deployed only when named (opt-in), never with --target all
+TORCH_RUNTIMES = ("executorch",)
 LAUNCHER = """#!/bin/sh
 # edgemark edge runner: the bundle's code on the venv's Python (no torch needed)
 bundle=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,9 +54,22 @@ def requirements(formats) -> list[str]:
     reqs = list(BASE_REQUIREMENTS)
     for fmt in sorted(set(formats)):
         if fmt == "torch":
-            raise EdgemarkError("the edge bundle takes ONNX, OpenVINO and TFLite artifacts; torch is not deployed")
+            raise EdgemarkError("the edge bundle takes ONNX, OpenVINO, TFLite, NCNN and ExecuTorch artifacts; torch is not deployed")
         reqs += [r for r in RUNTIME_REQUIREMENTS[fmt] if r not in reqs]
     return reqs
+
+
+def device_artifacts(artifacts: list[Path], target: str) -> tuple[list[Path], list[Path]]:
+    """(artifacts to deploy, artifacts left out): never torch-fp32, and those of a runtime that
+    brings torch (ExecuTorch) only when ``target`` (the --target text) names that runtime."""
+    named = {t.strip() for t in target.split(",")}
+    chosen, left = [], []
+    for artifact in artifacts:
+        if artifact.name == "torch-fp32":
+            continue
+        _, manifest = read_manifest(artifact, verify=False)
+        (left if manifest["format"] in TORCH_RUNTIMES and manifest["format"] not in named else chosen).append(artifact)
+    return chosen, left
 
 
 def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = None, name: str = "", frame=None) -> dict:
@@ -81,6 +100,7 @@ def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = N
     (dest / "bin" / "edgemark").chmod(0o755)
     files = sorted(p for p in dest.rglob("*") if p.is_file())
     info = {"name": name, "artifacts": [a.name for a in artifacts], "requirements": requirements(formats),
+            "brings_torch": sorted(set(formats) & set(TORCH_RUNTIMES)),
             "files": {str(p.relative_to(dest)): file_sha256(p) for p in files}}
     write_json_atomic(dest / "bundle.json", info)
     return info

@@ -5,7 +5,18 @@
 #   bash tests/arm64/prepare.sh DIR      (default DIR: $HOME/.cache/edgemark-arm64)
 set -euo pipefail
 dir="${1:-$HOME/.cache/edgemark-arm64}"
-[ -f "$dir/ready" ] && { echo "$dir ready"; exit 0; }
+plats=""; for v in 17 26 27 28 29 30 31 32 33 34 35; do plats="$plats --platform manylinux_2_${v}_aarch64"; done
+# the NCNN runtime (added after the first sandboxes were made: a sandbox without it gets it here)
+add_ncnn() {
+  python3 -m pip download -q --only-binary=:all: $plats --python-version 3.11 --implementation cp --no-deps -d "$dir/wheels" \
+    'ncnn>=1.0.20261020' 2>/dev/null
+  for whl in "$dir"/wheels/ncnn-*.whl; do python3 -m zipfile -e "$whl" "$dir/site"; done
+  touch "$dir/ready-ncnn"
+}
+if [ -f "$dir/ready" ]; then
+  [ -f "$dir/ready-ncnn" ] || add_ncnn
+  echo "$dir ready"; exit 0
+fi
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v qemu-aarch64-static >/dev/null; then
   apt-get update -qq && apt-get install -y -qq qemu-user-static >/dev/null
@@ -30,9 +41,9 @@ for i in range(4):
 rows += ["Hardware\t: BCM2835", "Model\t\t: emulated aarch64 (qemu-user)", ""]
 open(sys.argv[1], "w").write("\n".join(rows))
 PY
-plats=""; for v in 17 26 27 28 29 30 31 32 33 34 35; do plats="$plats --platform manylinux_2_${v}_aarch64"; done
 python3 -m pip download -q --only-binary=:all: $plats --python-version 3.11 --implementation cp -d "$dir/wheels" \
   'numpy<2.5' 'opencv-python-headless>=4.9,<5' psutil onnxruntime 'ai-edge-litert>=2' 2>/dev/null
 for whl in "$dir"/wheels/*.whl; do python3 -m zipfile -e "$whl" "$dir/site"; done
+add_ncnn
 touch "$dir/ready"
 echo "$dir ready"
