@@ -386,3 +386,22 @@ def test_bench_helpers_take_few_parameters():
 def test_bench_help_names_ssh_devices():
     done = edgemark("bench", "--help", env={"COLUMNS": "200"})
     assert done.returncode == 0 and "ssh://user@host" in done.stdout and "exported/mobilenetv2_96" in done.stdout
+
+
+def test_bench_measures_mediapipe_as_a_peer_in_the_same_run(data_dir, detector_models, tmp_path):
+    """`edgemark bench --peer mediapipe`: MediaPipe's face landmark model from the pinned
+    wheel gets a row beside the shipped int8 model, in the same harness (fresh process,
+    pinned), with its accuracy on the same test faces (its own 192 px crops)."""
+    out = tmp_path / "peer"
+    done = edgemark("bench", "--model", ROOT / "exported" / "mobilenetv2_96", "--target", "tflite", "--precision", "int8",
+                    "--detector", "none", "--peer", "mediapipe", "--accuracy-faces", "40", "--min-runs", "20",
+                    "--min-seconds", "0.1", "--warmup", "3", "--data", data_dir, "--out", out)
+    assert done.returncode == 0, done.stderr
+    rows = {r["artifact"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    peer, ours = rows["peer-mediapipe-cuhk5"], rows["tflite-int8"]
+    assert "mediapipe==0.10.21" in peer["peer"] and peer["pinned_cores"] == ours["pinned_cores"]
+    assert 0.03 < peer["nme"] < 0.08 and ours["nme"] < peer["nme"]  # its 5 points are a mapping of its mesh
+    assert peer["size_bytes"] == 1242398  # face_landmark.tflite as pinned
+    assert "peer peer-mediapipe-cuhk5" in (out / "results.md").read_text()
+    done = edgemark("bench", "--model", ROOT / "exported" / "mobilenetv2_96", "--peer", "blazeface", "--out", tmp_path / "x")
+    assert done.returncode == 2 and "--peer must be mediapipe or none" in done.stderr

@@ -245,12 +245,19 @@ def pipeline_lines(results: dict) -> list[str]:
 
 def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
     """The fastest artifact at equal accuracy, and int8's speedup over fp32 per runtime (batch 1)."""
-    rows = [r for r in results["rows"] if r["batch"] == 1]
+    rows = [r for r in results["rows"] if r["batch"] == 1 and "peer" not in r]
+    peers = [r for r in results["rows"] if "peer" in r]
     if not rows:
         return []
     lines = ["", "## Summary (batch 1)", ""]
     for t in sorted({r["threads"] for r in rows}):
         at = [r for r in rows if r["threads"] == t]
+        for peer in (p for p in peers if p["threads"] == t):
+            ours = min((r for r in at if r["precision"] == "int8"), key=lambda r: r["p50_ms"], default=None)
+            if ours:
+                lines.append(f"- {t} thread(s): peer {peer['artifact']} ({peer['peer']}): p50 {peer['p50_ms']:.3f} ms"
+                             + (f", NME {peer['nme'] * 100:.2f} %" if peer.get("nme") is not None else "")
+                             + f"; the fastest int8 artifact ({ours['artifact']}) is {peer['p50_ms'] / ours['p50_ms']:.1f}x faster.")
         equal = [r for r in at if r.get("nme") is not None and r.get("nme_drop_pp") is not None and r["nme_drop_pp"] <= equal_pp]
         if equal:
             best = min(equal, key=lambda r: r["p50_ms"])

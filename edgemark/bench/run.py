@@ -143,10 +143,12 @@ def _signals_raise(out_dir: Path):
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
               test_crops: tuple | None = None, warmup: int = 20, min_runs: int = 200, min_seconds: float = 2.0,
               pin: bool = True, command: str = "", progress=None, frame: np.ndarray | None = None,
-              detectors: list[str] = (), refine: int | None = None) -> dict:
+              detectors: list[str] = (), refine: int | None = None, peers: dict | None = None) -> dict:
     """Landmark models per face crop (every artifact x threads x batch) and, given a
     ``frame`` and ``detectors``, the pipeline per frame: each detector alone, and detector
-    + landmarks + ``refine`` passes with each artifact (batch 1)."""
+    + landmarks + ``refine`` passes with each artifact (batch 1). ``peers``: another
+    project's model by its ``load_predictor`` name (``mediapipe:cuhk5``) -> its own test
+    crops (or None), measured the same way in the same run, batch 1."""
     artifacts = find_artifacts(model_dir, targets, precisions)
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
@@ -159,6 +161,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                                                       "batch), else random"},
                "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
     jobs = [(a, t, b) for a in artifacts for t in threads for b in batches]
+    jobs += [(peer, t, 1) for peer in (peers or {}) for t in threads]
     pipeline_jobs = [(d, a, t) for d in (detectors if frame is not None else ()) for a in [None, *artifacts] for t in threads]
     if pipeline_jobs:
         results["pipeline_rows"] = []
@@ -175,7 +178,12 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             np.savez(accuracy_file, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
         measured_accuracy: dict[str, dict] = {}
         for i, (artifact, n_threads, batch) in enumerate(jobs):
-            _, manifest = read_manifest(artifact, verify=False)
+            is_peer = isinstance(artifact, str)
+            if is_peer:
+                artifact, manifest, accuracy = _peer(artifact, (peers or {}).get(artifact), tmp)
+            else:
+                _, manifest = read_manifest(artifact, verify=False)
+                accuracy = accuracy_file
             label = f"{artifact.name} threads={n_threads} batch={batch}"
             if progress:
                 progress(label, i, len(jobs))
@@ -189,7 +197,10 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             spec = {"artifact": str(artifact), "threads": n_threads, "batch": batch, "device": device, "pin": pin,
                     "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"r{i}.json"),
                     "crops": str(tmp / "bench_crops.npy") if test_crops is not None else None,
-                    "accuracy_crops": str(accuracy_file) if accuracy_file and artifact.name not in measured_accuracy else None}
+                    "accuracy_crops": str(accuracy) if accuracy and artifact.name not in measured_accuracy else None}
+            if is_peer:
+                spec["artifact"] = artifact.load_name
+                spec["crops"] = str(accuracy.with_suffix(".npy")) if accuracy else None
             if test_crops is not None and not (tmp / "bench_crops.npy").exists():
                 np.save(tmp / "bench_crops.npy", test_crops[0][: max(batches)])
             (tmp / f"s{i}.json").write_text(json.dumps(spec))
@@ -202,6 +213,8 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                 measured_accuracy[artifact.name] = row.pop("accuracy")
             row.update(artifact=artifact.name, format=manifest["format"], precision=manifest["precision"],
                        size_bytes=sum(f["bytes"] for f in manifest["files"].values()))
+            if is_peer:
+                row["peer"] = manifest["source"]
             results["rows"].append(row)
             _attach_accuracy(results, measured_accuracy)
             write_json_atomic(out_dir / "results.json", results)  # whole after every measurement
@@ -229,6 +242,36 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     _attach_accuracy(results, measured_accuracy)
     write_json_atomic(out_dir / "results.json", results)
     return results
+
+
+class _PeerName(str):
+    """A peer's row name (``.name``, as an artifact folder's) and its load_predictor name."""
+
+    @property
+    def name(self) -> str:
+        return "peer-" + self.load_name.replace(":", "-")
+
+    @property
+    def load_name(self) -> str:
+        return str(self)
+
+
+def _peer(name: str, test_crops, tmp: Path):
+    """The peer as a job: its name, a manifest-like record, and its accuracy crops file."""
+    import os
+
+    from ..predictors.load import load_predictor
+
+    predictor = load_predictor(name, threads=1)
+    path = Path(getattr(predictor, "model_path"))
+    manifest = {"format": predictor.manifest["format"], "precision": "fp32", "input": {"shape": [1]},
+                "files": {path.name: {"bytes": os.path.getsize(path)}}, "source": predictor.description}
+    accuracy = None
+    if test_crops is not None:
+        accuracy = tmp / f"peer_{name.replace(':', '_')}.npz"
+        np.savez(accuracy, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
+        np.save(accuracy.with_suffix(".npy"), test_crops[0][:1])  # the timed crop
+    return _PeerName(name), manifest, accuracy
 
 
 def _run_worker(spec_path: Path, n_threads: int) -> str | None:

@@ -70,6 +70,8 @@ def bench(
     detector: str = typer.Option("blazeface", help="Pipeline rows per 640x480 frame for these face detectors (comma list, all, "
                                  "or none): each alone and with each artifact. Needs --data (a frame with a face)."),
     refine: Optional[int] = typer.Option(None, help="Refinement passes in the pipeline rows (default: each detector's measured one)."),
+    peer: str = typer.Option("none", help="Also measure a peer in the same run and harness: mediapipe (MediaPipe's face "
+                             "landmark model from the pinned wheel, 468 points at 192 px, mapped to the 5 points), or none."),
 ):
     """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
@@ -104,6 +106,9 @@ def bench(
     # yunet needs its model file, which edgemark cannot fetch: name it alone to include it
     detectors = [] if detector == "none" else choices(detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
     frame = load_bench_frame(data) if detectors and device == "cpu" else None
+    if peer not in ("none", "mediapipe"):
+        raise EdgemarkError(f"--peer must be mediapipe or none, not {peer!r}")
+    peers = {"mediapipe:cuhk5": load_test_crops(data, "mediapipe:cuhk5", accuracy_faces)} if peer == "mediapipe" else None
     out = out or default_out_dir(device)
     console.print(f"results folder: {escape(str(out))}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -111,7 +116,7 @@ def bench(
         results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
                             pin, "edgemark " + shlex.join(sys.argv[1:]),
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
-                            frame=frame, detectors=detectors, refine=refine)
+                            frame=frame, detectors=detectors, refine=refine, peers=peers)
     written = write_outputs(results, out)
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
