@@ -259,15 +259,16 @@ def write_report(result: dict, out_dir: Path, label: str, command: str, conditio
              f"seed {result['seed']}. Each cell: NME % (found faces) / FR@0.10 % (a miss counts as a failure); "
              f"misses in brackets. `box`: the given box, one pass, unturned crop; `refined`: the pipeline with that box "
              f"({result['given_box_refine']} refinement passes, upright crops); `detector`: the pipeline with its detector on the whole photo.", "",
-             "| condition | what changes | box | refined | detector |", "|---|---|---:|---:|---:|"]
+             "Conditions: " + "; ".join(f"**{g}**: {text}" for g, text in GROUPS.items() if g != "none") +
+             "; **detector NAME**: boxes from that detector on the unchanged photos.", "",
+             "| condition | box | refined | detector |", "|---|---:|---:|---:|"]
     for row in result["rows"]:
         cells = []
         for p in PATHS:
             s = row.get(p)
             cells.append("" if s is None else fmt(s) + (f" ({s['missed']})" if s["missed"] else ""))
-        what = GROUPS.get(row["group"], "boxes from this detector on the unchanged photos")
         value = row["value"] if isinstance(row["value"], str) else f"{row['value']:g}"
-        lines.append(f"| {row['group']} {value} | {what} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row['group']} {value} | " + " | ".join(cells) + " |")
     if result["turn_bins"]:
         lines += ["", "Head turn (the unchanged photos, binned by |nose - eye midpoint| along the eye line / inter-ocular distance):", "",
                   "| turn bin | faces | box | refined | detector |", "|---|---:|---:|---:|---:|"]

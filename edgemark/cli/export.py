@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from .common import DataOption, app, choices, console, resolve_data
+from .common import DataOption, ImagesOption, app, choices, console, resolve_data
 
 
 SHIPPED_CHECKPOINT = Path("exported/mobilenetv2_96/torch-fp32/model.pt")
@@ -38,6 +38,9 @@ def export(
     calib_seed: int = typer.Option(0, help="Seed of the calibration draw."),
     max_drop: float = typer.Option(0.5, help="Warn when an artifact's NME is worse than torch fp32 by more than this (percentage points)."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when an artifact exceeds --max-drop."),
+    test_list: Optional[Path] = typer.Option(None, "--test-list", help="List for the accuracy check (default: DATA/testImageList.txt); "
+                                             "a model of another scheme needs a list in its points (edgemark data pseudo-label)."),
+    images: Optional[Path] = ImagesOption,
 ):
     """Export to ONNX / OpenVINO / TFLite / NCNN / ExecuTorch in fp32 / fp16 / int8, check each in its own runtime."""
     from rich.table import Table
@@ -67,8 +70,17 @@ def export(
         console.print(f"[yellow]no accuracy check:[/] {escape(str(e))}")
         data_dir = None
     if data_dir is not None:
+        from ..checkpoint import load_checkpoint
+
         train_faces = read_list(data_dir / "trainImageList.txt")
-        test_faces = read_list(data_dir / "testImageList.txt")
+        points = len(load_checkpoint(checkpoint)["scheme"]["names"])
+        if test_list is not None:
+            test_faces = read_list(test_list, num_points=points, image_root=images)
+        elif points != 5:
+            raise EdgemarkError(f"{checkpoint}: a {points}-point model needs --test-list in its points for the accuracy check "
+                                f"(e.g. edgemark data pseudo-label --list {data_dir / 'testImageList.txt'}, then --images {data_dir})")
+        else:
+            test_faces = read_list(data_dir / "testImageList.txt")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     # no auto-refresh: converters' native output is redirected to OUT/export.log while they run
