@@ -48,6 +48,9 @@ class Recipe:
     # crops turned so that the labelled eyes are level (the pipeline's upright crops); the
     # rotation jitter then applies around upright
     upright: bool = False
+    # for a scheme whose points are partly a teacher's (``labelled``): each human-labelled
+    # point's loss weight relative to a teacher point's
+    labelled_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +98,7 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "model.head_channels": Range(1, 4096),
     "model.head_pooling": ("flatten", "pool"),
     "model.dropout": Range(0, 1, high_open=True),  # probability
+    "labelled_weight": Range(0, 1000, low_open=True),
     "augment.flip": Range(0, 1),  # probability
     "augment.rotation": Range(0, 180),  # degrees, either way
     "augment.scale": Range(0, 1, high_open=True),  # box side factor in [1 - scale, 1 + scale]

@@ -37,7 +37,7 @@ from .data.dataset import LandmarkDataset
 from .data.lists import FaceList, source_of
 from .errors import EdgemarkError
 from .io import write_json_atomic, write_text_atomic
-from .losses import landmark_loss
+from .losses import landmark_loss, point_weights
 from .metrics import summarize
 from .models import build_model
 from .preprocess import CropSpec, measure_box_rule
@@ -342,7 +342,8 @@ def _loss(recipe: Recipe, data: _Data, pred: torch.Tensor, batch) -> torch.Tenso
     also against the teachers' targets (moved with the augmentation like the labels)."""
     _, y, source_id, flipped, y_teacher = batch
     size = data.crop.size
-    loss = landmark_loss(recipe.loss, pred if data.offsets is None else data.offsets(pred, source_id, flipped), y, size)
+    weights = point_weights(data.scheme, recipe.labelled_weight)
+    loss = landmark_loss(recipe.loss, pred if data.offsets is None else data.offsets(pred, source_id, flipped), y, size, weights)
     if data.distill_weight is not None:
         w = data.distill_weight
         loss = (1 - w) * loss + w * landmark_loss(recipe.loss, pred, y_teacher, size)
