@@ -76,9 +76,9 @@ def test_width_multiplier_changes_size():
     ("val_fraction: 0\n", r"r.yaml:1: val_fraction must be in \(0, 1\), got 0"),
     ("input_size: 8\n", r"r.yaml:1: input_size must be in \[16, 512\], got 8"),
     ("batch_size: 0\n", r"r.yaml:1: batch_size must be in \[1, 65536\], got 0"),
-    ("scheme: cuhk6\n", r"r.yaml:1: scheme must be one of cuhk5, ibug68, wflw98 or a scheme YAML file, got 'cuhk6'"),
+    ("scheme: cuhk6\n", r"r.yaml:1: scheme must be one of cuhk5, drive23, ibug68, wflw98 or a scheme YAML file, got 'cuhk6'"),
     ("lr: " + "9" * 400 + "\n", r"r.yaml:1: lr must be in \(0, 1\]"),
-    ("scheme: " + "x" * 300 + "\n", r"r.yaml:1: scheme must be one of cuhk5, ibug68, wflw98 or a scheme YAML file"),
+    ("scheme: " + "x" * 300 + "\n", r"r.yaml:1: scheme must be one of cuhk5, drive23, ibug68, wflw98 or a scheme YAML file"),
     ("[" * 2000 + "\n", r"r.yaml: invalid YAML"),
 ])
 def test_out_of_range_value_names_file_and_line(tmp_path, text, message):
@@ -94,7 +94,7 @@ def test_every_recipe_key_has_a_stated_range():
     from edgemark.augment import AugmentConfig
     from edgemark.recipe import RANGES, ModelConfig, Recipe
 
-    keys = {f.name for f in fields(Recipe)} - {"model", "augment", "source_offsets"}
+    keys = {f.name for f in fields(Recipe)} - {"model", "augment", "source_offsets", "upright"}  # upright: a bool, checked by type
     keys |= {f"model.{f.name}" for f in fields(ModelConfig)} | {f"augment.{f.name}" for f in fields(AugmentConfig)}
     assert keys == set(RANGES)
     for path in sorted((ROOT / "recipes").rglob("*.yaml")):  # every shipped recipe lies inside them
