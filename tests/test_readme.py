@@ -66,6 +66,7 @@ RUNS = {
     "edgemark data download --archive train.zip --to ~/data/cuhk": Run(sub={"~/data/cuhk": "from_archive"}),
     "edgemark data stats --data ~/data/cuhk": Run(),
     "edgemark data show --data ~/data/cuhk --n 16 --out grid.png": Run(),
+    "edgemark data pseudo-label --data ~/data/cuhk --out runs/pseudo": Run(),
     "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2": Run(add=SHORT_TRAIN),
     "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2 --resume": Run(add=SHORT_TRAIN),
     "edgemark train --recipe recipes/mobilenetv2_96_finetune.yaml --data ~/data/cuhk --out runs/distill --teacher runs/mnv2/best.pt "
@@ -131,7 +132,9 @@ def workspace(tmp_path_factory, small_lists, data_dir, detector_models):
     ws = tmp_path_factory.mktemp("readme")
     (ws / "recipes").symlink_to(ROOT / "recipes")
     (ws / "exported").mkdir()
-    (ws / "exported" / "mobilenetv2_96").symlink_to(ROOT / "exported" / "mobilenetv2_96")
+    for shipped in (ROOT / "exported").iterdir():
+        if shipped.is_dir():
+            (ws / "exported" / shipped.name).symlink_to(shipped)
     from edgemark.data.lists import read_list
 
     test = read_list(small_lists / "testImageList.txt").records
