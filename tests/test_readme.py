@@ -96,6 +96,7 @@ RUNS = {
     "edgemark demo --model exported/mobilenetv2_96/tflite-int8 --source 0": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
     "edgemark demo --source drive.mp4 --mode drive --out annotated.mp4 --events events.jsonl --no-window": Run(),
     "edgemark demo --source 0 --mode filters": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
+    "edgemark demo --model exported/mobilenetv2_96_drive23/tflite-int8 --source drive.mp4 --events events.jsonl --no-window": Run(),
 }
 
 

@@ -43,6 +43,7 @@ def demo(
     closed_seconds: float = _drive("closed_seconds", "eyes_closed after this long closed (s)."),
     long_blink_seconds: float = _drive("long_blink_seconds", "long_blink: a blink lasting this long (s) or more."),
     perclos_closure: float = _drive("perclos_closure", "PERCLOS counts time with the eyes at least this much closed (0.8: P80)."),
+    shut_ear: float = _drive("shut_ear", "The EAR of a shut eye (closure 100 %; the open-eye EAR is closure 0)."),
     perclos_window: float = _drive("perclos_window", "PERCLOS and blink-rate window (s)."),
     perclos_limit: float = _drive("perclos_limit", "perclos event at this share of the window."),
     perclos_min_seconds: float = _drive("perclos_min_seconds", "...once the window holds this much visible face (s)."),
@@ -71,7 +72,7 @@ def demo(
     drive = DriveConfig(yaw_limit=yaw_limit, pitch_down_limit=pitch_down_limit, distraction_seconds=distraction_seconds,
                         baseline_seconds=baseline_seconds, closed_ratio=closed_ratio, ear_floor=ear_floor,
                         closed_seconds=closed_seconds, long_blink_seconds=long_blink_seconds, perclos_closure=perclos_closure,
-                        perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
+                        shut_ear=shut_ear, perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
                         yawn_mar=yawn_mar, yawn_seconds=yawn_seconds)
     pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model)
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
