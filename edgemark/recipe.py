@@ -51,6 +51,9 @@ class Recipe:
     # for a scheme whose points are partly a teacher's (``labelled``): each human-labelled
     # point's loss weight relative to a teacher point's
     labelled_weight: float = 1.0
+    # for a scheme with eyelids or a mouth: faces with eyes at least half shut or a mouth open
+    # wide are drawn this many times as often (train.rare_face_weights)
+    rare_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +102,7 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "model.head_pooling": ("flatten", "pool"),
     "model.dropout": Range(0, 1, high_open=True),  # probability
     "labelled_weight": Range(0, 1000, low_open=True),
+    "rare_weight": Range(1, 1000),
     "augment.flip": Range(0, 1),  # probability
     "augment.rotation": Range(0, 180),  # degrees, either way
     "augment.scale": Range(0, 1, high_open=True),  # box side factor in [1 - scale, 1 + scale]

@@ -311,8 +311,35 @@ def _epoch_loader(recipe: Recipe, data: _Data, world, epoch: int) -> DataLoader:
         sampler.set_epoch(epoch)
         return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=recipe.workers)
     order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
+    weights = rare_face_weights(data.train_set, data.scheme, recipe.rare_weight)
+    if weights is not None:  # closed eyes and open mouths drawn more often (with replacement), as many draws as faces
+        sampler = torch.utils.data.WeightedRandomSampler(weights, len(weights), replacement=True, generator=order)
+        return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, drop_last=False,
+                          num_workers=recipe.workers, persistent_workers=False)
     return DataLoader(data.train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
                       num_workers=recipe.workers, persistent_workers=False)
+
+
+# What counts as a rare face for ``rare_weight``: eyes at least half shut (the mean eye aspect
+# ratio of the labels below 0.2; open eyes 0.25-0.40) or a mouth open wide (mouth aspect
+# ratio above 0.3). 9.3 % and 2.8 % of the CUHK training faces by MediaPipe's mesh.
+RARE_EAR, RARE_MAR = 0.2, 0.3
+
+
+def rare_face_weights(train_set, scheme, rare_weight: float) -> torch.Tensor | None:
+    """Per training face: ``rare_weight`` for closed eyes or a wide-open mouth (by its labels),
+    1 otherwise; None when the scheme has neither eyelids nor a mouth, or the weight is 1."""
+    from .face_measures import eye_aspect_ratio, mouth_aspect_ratio
+
+    if rare_weight == 1.0 or not (scheme.has_eyelids or scheme.has_mouth):
+        return None
+    points = train_set.cache.landmarks[train_set.indices]
+    rare = np.zeros(len(points), bool)
+    if scheme.has_eyelids:
+        rare |= np.mean([eye_aspect_ratio(points, e) for e in scheme.eyes], axis=0) < RARE_EAR
+    if scheme.has_mouth:
+        rare |= mouth_aspect_ratio(points, scheme.mouth) > RARE_MAR
+    return torch.as_tensor(np.where(rare, rare_weight, 1.0), dtype=torch.double)
 
 
 def _train_epoch(recipe: Recipe, data: _Data, m: _Model, world, epoch: int, console) -> float:

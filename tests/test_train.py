@@ -378,3 +378,31 @@ def test_init_from_another_scheme_carries_the_shared_points(small_lists, smoke_r
     assert "mar_pearson_r" in result["mouth"]
     uv = predictor.predict_crops(np.zeros((1, predictor.crop.size, predictor.crop.size, 3), np.uint8))[0]
     assert np.all((uv > -0.5) & (uv < 1.5))
+
+
+def test_rare_faces_are_drawn_more_often():
+    """rare_weight: faces whose labels show eyes at least half shut or a mouth open wide get
+    that weight in the epoch's draw; the rest 1; no weights for a scheme without eyelids."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from edgemark.scheme import load_scheme
+    from edgemark.train import rare_face_weights
+
+    scheme = load_scheme("drive23")
+    eye = lambda cx, half: [[cx - 20, 100], [cx - 7, 100 - half], [cx + 7, 100 - half], [cx + 20, 100], [cx + 7, 100 + half], [cx - 7, 100 + half]]  # noqa: E731
+
+    def face(half, gap):
+        p = np.zeros((23, 2))
+        p[list(scheme.eyes[0])], p[list(scheme.eyes[1])] = eye(100, half), eye(200, half)
+        m = scheme.mouth  # corners, upper inner lip, lower inner lip
+        p[list(m)] = [[115, 200], [135, 200 - gap / 2], [150, 200 - gap / 2], [165, 200 - gap / 2], [185, 200],
+                      [165, 200 + gap / 2], [150, 200 + gap / 2], [135, 200 + gap / 2]]
+        return p
+
+    points = np.stack([face(6, 2), face(2, 2), face(6, 40), face(6, 2)])  # open, shut eyes, yawn, open
+    train_set = SimpleNamespace(cache=SimpleNamespace(landmarks=points), indices=np.array([0, 1, 2, 3]))
+    assert rare_face_weights(train_set, scheme, 4.0).tolist() == [1.0, 4.0, 4.0, 1.0]
+    assert rare_face_weights(train_set, scheme, 1.0) is None
+    assert rare_face_weights(train_set, load_scheme("cuhk5"), 4.0) is None
