@@ -226,8 +226,8 @@ def test_the_baseline_adapts_to_narrow_eyes():
     assert kinds(events) == ["eyes_closed", "eyes_open"]
     start = len(blinking(scheme, 70, lids=NARROW))
     assert events[0]["frame"] == start + seconds(1)
-    # and eyes at EAR 0.18 after a baseline of 0.30 are not closed either (40 % closure)
-    assert run(DriveMonitor(scheme), sequence(scheme, [(6, OPEN, 0), (5, NARROW, 0)])) == []
+    # and eyes narrowed to 0.75 of a 0.30 baseline (EAR 0.225) are not closed either
+    assert run(DriveMonitor(scheme), sequence(scheme, [(6, OPEN, 0), (5, OPEN * 0.75, 0)])) == []
 
 
 def test_the_baseline_waits_for_face_looking_ahead():
