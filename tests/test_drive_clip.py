@@ -64,8 +64,10 @@ def test_drowsy_clip_raises_eyes_closed_perclos_and_yawn_on_their_frames(data_di
     assert [e["frame"] for e in yawns] == pytest.approx([starts[YAWN] + int(1.5 * FPS)], abs=3)
     perclos = [e for e in log if e["kind"] == "perclos"]
     # 6 s of shut eyes: PERCLOS 0.2 once the window holds 30 s of face after the 5 s the open eyes are learnt in
+    # (learning counts only frames whose head pose looks ahead: up to a second more)
     c = DriveConfig()
-    assert len(perclos) == 1 and perclos[0]["frame"] == pytest.approx((c.baseline_seconds + c.perclos_min_seconds) * FPS, abs=3)
+    expected = (c.baseline_seconds + c.perclos_min_seconds) * FPS
+    assert len(perclos) == 1 and expected - 1 <= perclos[0]["frame"] <= expected + FPS
     assert perclos[0]["perclos"] > c.perclos_limit
     assert not [e for e in log if e["kind"] in ("face_lost", "distraction")]
 
