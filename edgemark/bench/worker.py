@@ -78,7 +78,10 @@ def main(spec_path: str) -> int:
 
         data = np.load(spec["accuracy_crops"])
         pred = predict_list(predictor, data["crops"], data["mats"])
-        acc = summarize(pred, data["truth"], predictor.scheme.interocular)
+        scheme = predictor.scheme
+        if pred.shape[1] != data["truth"].shape[1] and len(scheme.label_points) == data["truth"].shape[1]:
+            pred = pred[:, list(scheme.label_points)]  # a scheme with a teacher's points on a list of its labelled ones
+        acc = summarize(pred, data["truth"], scheme.interocular)
         result["accuracy"] = {k: acc[k] for k in ("faces", "nme", "failure_rate", "auc")}
     write_json_atomic(spec["result"], result)
     return 0
