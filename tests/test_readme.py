@@ -78,6 +78,8 @@ RUNS = {
     "edgemark eval --checkpoint runs/mnv2/best.pt --data ~/data/cuhk": Run(),
     "edgemark eval --model exported/mobilenetv2_96/tflite-int8 --data ~/data/cuhk --box detector": Run(),
     "edgemark eval --checkpoint runs/mnv2/best.pt --list MTFL/testing.txt --format mtfl --box landmarks": Run(),
+    "edgemark robustness --model exported/mobilenetv2_96/tflite-int8 --data ~/data/cuhk --detector blazeface-anyroll":
+        Run(add=["--faces", "2", "--compare-detector", "haar"]),
     "edgemark export --checkpoint runs/mnv2/best.pt --target all --precision all --out exported/mnv2 --data ~/data/cuhk":
         Run(add=["--calib-size", "16"]),
     "edgemark eval --model exported/mnv2/tflite-int8 --data ~/data/cuhk": Run(),
