@@ -261,7 +261,7 @@ def bench_compare(a: Path = typer.Argument(..., help="Results A (folder or resul
     if not rows:
         raise EdgemarkError(f"{a} and {b} share no (artifact, threads, batch) measurement")
     table = Table(title=escape(f"A = {a} ({ra['machine']['cpu']})  vs  B = {b} ({rb['machine']['cpu']})"))
-    table.add_column("artifact", no_wrap=True)
+    table.add_column("artifact", overflow="fold")  # long names fold: the ratio column must stay whole on an 80-column terminal
     for col in ("thr", "batch", "A p50 ms", "B p50 ms", "B/A", "A NME %", "B NME %"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
