@@ -163,13 +163,15 @@ def run_suite(pipe, faces: FaceList, seed: int = 0, detectors: dict | None = Non
     runs everywhere). Returns per-condition NME / FR / misses and the head-turn bins."""
     from .pipeline import GIVEN_BOX_REFINE, Pipeline
 
+    from .demo.head_pose import pose_reference, reference_points
+
     scheme = pipe.scheme
-    eyes, nose = tuple(scheme.interocular), _nose_index(scheme)
+    eyes, reference = tuple(scheme.interocular), pose_reference(scheme)  # eye centres, nose tip, mouth corners by name
     boxed = Pipeline(pipe.predictor, None, refine=GIVEN_BOX_REFINE, upright=True)
     images = {}
     records = faces.records
     truth = np.stack([r.landmarks for r in records]).astype(np.float64)
-    turns = np.array([head_turn(t, eyes, nose) for t in truth]) if nose is not None else None
+    turns = np.array([head_turn(reference_points(t, reference), (0, 1), 2) for t in truth]) if reference else None
     todo = conditions()
     total = len(todo) + len(detectors or {})
     rows, per_face_none = [], {}
@@ -204,13 +206,6 @@ def run_suite(pipe, faces: FaceList, seed: int = 0, detectors: dict | None = Non
     return {"faces": len(records), "list": faces.path, "model": pipe.predictor.description, "seed": seed,
             "detector": pipe.detector.description if pipe.detector else None, "given_box_refine": GIVEN_BOX_REFINE,
             "rows": rows, "turn_bins": turn_rows}
-
-
-def _nose_index(scheme) -> int | None:
-    for i, n in enumerate(scheme.names):
-        if n in ("nose_tip", "nose_2", "nose_bridge_3", "nose_0") or n == "nose":
-            return i
-    return None
 
 
 def _face_error(path: str, pipe, boxed, image, box, truth, eyes) -> float:
