@@ -203,7 +203,11 @@ def run_suite(pipe, faces: FaceList, seed: int = 0, detectors: dict | None = Non
             if sel.any():
                 turn_rows.append({"bin": [lo, None if np.isinf(hi) else hi], "faces": int(sel.sum()),
                                   **{p: _stats(e[sel]) for p, e in per_face_none.items()}})
+    from .environment import machine_line
+    from .export.manifest import library_versions
+
     return {"faces": len(records), "list": faces.path, "model": pipe.predictor.description, "seed": seed,
+            "machine": machine_line(), "versions": library_versions("ai-edge-litert", "onnxruntime", "openvino", "ncnn", "torch", "opencv-python"),
             "detector": pipe.detector.description if pipe.detector else None, "given_box_refine": GIVEN_BOX_REFINE,
             "rows": rows, "turn_bins": turn_rows}
 
@@ -249,7 +253,9 @@ def write_report(result: dict, out_dir: Path, label: str, command: str, conditio
     write_json_atomic(out_dir / "robustness.json", result)
     written = [out_dir / "robustness.json"]
     fmt = lambda s: "" if s is None else (f"{s['nme'] * 100:.2f} / {s['failure_rate'] * 100:.1f}" if s["nme"] is not None else "all missed")  # noqa: E731
-    lines = [f"# Robustness suite: {label}", "", f"Command: `{command}`", "", conditions_text,
+    lines = [f"# Robustness suite: {label}", "", f"Command: `{command}`", "",
+             f"Machine: {result.get('machine', 'not recorded')}. Versions: "
+             + ", ".join(f"{k} {v}" for k, v in (result.get("versions") or {}).items()) + ".", "", conditions_text,
              f"{result['faces']} faces of `{Path(result['list']).name}`; runtime: {result['model']}; detector: {result['detector']}; "
              f"seed {result['seed']}. Each cell: NME % (found faces) / FR@0.10 % (a miss counts as a failure); "
              f"misses in brackets. `box`: the given box, one pass, unturned crop; `refined`: the pipeline with that box "
