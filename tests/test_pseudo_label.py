@@ -191,3 +191,35 @@ def test_unreadable_image_names_file_and_line(faces_list, mesh_teacher, tmp_path
     (folder / "list.txt").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=re.escape(f"{folder / 'list.txt'}:2: unreadable image")):
         pseudo_label(read_list(folder / "list.txt"), mesh_teacher, load_scheme("drive23"), tmp_path / "out")
+
+
+def test_mirror_averages_the_mirrored_pass_and_clean_list_keeps_agreeing_faces(faces_list, mesh_teacher, labelled, tmp_path):
+    """``--mirror``: each teacher point is the mean of the plain pass and the mirrored crop's
+    pass (mirrored back, re-paired); ``--max-teacher-nme`` writes the clean list of the faces
+    whose teacher agrees with the labels, in the list's order."""
+    from edgemark.predictors.mediapipe_mesh import mesh_to_scheme
+    from edgemark.preprocess import crop_face, normalised_to_image
+
+    out = tmp_path / "mirror"
+    done = subprocess.run([sys.executable, "-m", "edgemark", "data", "pseudo-label", "--list", str(faces_list), "--out", str(out),
+                           "--mirror", "--max-teacher-nme", "0.05"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    scheme = load_scheme("drive23")
+    mirrored = read_list(out / "testImageList.drive23.txt", num_points=23, image_root=faces_list.parent)
+    plain = read_list(labelled[0] / "testImageList.drive23.txt", num_points=23, image_root=faces_list.parent)
+    r = mirrored.records[1]
+    crop, m = crop_face(read_image(r), r.box, 192, mesh_teacher.crop.margin, roll_angle(r.landmarks[0], r.landmarks[1]))
+    one = mesh_to_scheme(mesh_teacher.mesh_crops(crop)[0][0, :, :2], "drive23")
+    other = mesh_to_scheme(mesh_teacher.mesh_crops(np.ascontiguousarray(crop[:, ::-1]))[0][0, :, :2], "drive23")
+    other[:, 0] = 1.0 - other[:, 0]
+    expected = normalised_to_image((one + other[scheme.flip_permutation()]) / 2, m, 192)
+    np.testing.assert_allclose(r.landmarks[5:], expected[5:], atol=2e-3)  # the list keeps 3 decimals
+    assert np.abs(r.landmarks[5:] - plain.records[1].landmarks[5:]).max() > 0.05  # not the plain pass
+    np.testing.assert_array_equal(r.landmarks[:5], plain.records[1].landmarks[:5])  # labels untouched
+    sidecar = json.loads((out / "testImageList.drive23.json").read_text())
+    assert "mirror" in sidecar["crop"]
+    nme = np.array(sidecar["faces"]["teacher_nme_on_labels"])
+    clean = (out / "testImageList.drive23.clean.txt").read_text().splitlines()
+    full = (out / "testImageList.drive23.txt").read_text().splitlines()
+    assert 0 < len(clean) < FACES
+    assert clean == [line for line, e in zip(full, nme) if e <= 0.05]

@@ -406,3 +406,21 @@ def test_rare_faces_are_drawn_more_often():
     assert rare_face_weights(train_set, scheme, 4.0).tolist() == [1.0, 4.0, 4.0, 1.0]
     assert rare_face_weights(train_set, scheme, 1.0) is None
     assert rare_face_weights(train_set, load_scheme("cuhk5"), 4.0) is None
+
+
+def test_lists_with_dotted_names_get_their_own_crop_caches(small_lists, tmp_path):
+    """``faces.drive23.txt`` and ``faces.mirror.txt`` (or two ``faces.drive23.clean.txt`` in
+    two folders) once shared one cache file (the name was cut at the list name's last dot,
+    dropping the key): the second list then trained on the first list's crops and labels, or
+    failed to map a file of the wrong length."""
+    from edgemark.data.cache import load_or_build_cache
+
+    lines = (small_lists / "trainImageList.txt").read_text().splitlines()
+    sizes = {"faces.drive23.txt": 12, "faces.mirror.txt": 9, "a/faces.drive23.clean.txt": 7, "b/faces.drive23.clean.txt": 5}
+    for name, n in sizes.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("\n".join(lines[:n]) + "\n")
+    for name, n in sizes.items():
+        cache = load_or_build_cache(read_list(tmp_path / name, image_root=small_lists), 32, 0.2, tmp_path / "cache")
+        assert len(cache) == len(cache.images) == n, name
+    assert len(list((tmp_path / "cache").glob("*.u8"))) == 4

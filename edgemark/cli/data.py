@@ -123,6 +123,13 @@ def data_pseudo_label(
                                  "the teacher sees it (measured: better)."),
     chunk: int = typer.Option(256, min=1, help="Faces per saved chunk of teacher work."),
     threads: Optional[int] = typer.Option(1, help="LiteRT threads for the teacher."),
+    mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Also run the teacher on each crop mirrored and "
+                                "average the two passes (a less noisy teacher; twice the time)."),
+    max_teacher_nme: Optional[float] = typer.Option(None, "--max-teacher-nme", min=0.0, help="Also write NAME.SCHEME.clean.txt: "
+                                                    "the faces where the teacher's NME on the labelled points is at most "
+                                                    "this (0.10 for the drive23 model)."),
+    min_presence: float = typer.Option(0.5, "--min-presence", min=0.0, max=1.0, help="With --max-teacher-nme: the least "
+                                       "face-presence score the teacher must give."),
 ):
     """Teach eyelid and inner-lip points with MediaPipe's face mesh: a list of the larger scheme
     with the human labels first, unchanged, plus a JSON sidecar and a grid to check by eye."""
@@ -135,13 +142,17 @@ def data_pseudo_label(
     teacher = MediaPipeMesh("mesh468", threads=threads)
     with progress_bar("teaching") as bar:
         task = bar.add_task("", total=len(faces))
-        result = pseudo_label(faces, teacher, sch, out, upright, chunk, lambda i, n: bar.update(task, completed=i))
+        result = pseudo_label(faces, teacher, sch, out, upright, chunk, lambda i, n: bar.update(task, completed=i),
+                              mirror=mirror, max_teacher_nme=max_teacher_nme, min_presence=min_presence)
     stem = Path(faces.path).stem
     nme = result["teacher_nme_on_labels"]
     console.print(f"wrote {out / f'{stem}.{sch.name}.txt'} ({len(faces)} faces, {sch.num_points} points), "
                   f"{stem}.{sch.name}.json, {stem}.{sch.name}.png, {stem}.mesh468.npy")
     if nme:
         console.print(f"teacher on the labelled points: NME {nme['nme'] * 100:.2f} %, failure rate {nme['failure_rate'] * 100:.2f} %")
+    if "clean_list" in result:
+        console.print(f"wrote {out / result['clean_list']['file']}: {result['clean_list']['faces']} faces "
+                      f"({result['clean_list']['rule']})")
     if "ear" in result:
         ear = result["ear"]
         console.print(f"eye aspect ratio < 0.2: {ear['share_below_0.2'][0] * 100:.1f} % / {ear['share_below_0.2'][1] * 100:.1f} % "

@@ -72,8 +72,10 @@ def _image_identities(face_list: FaceList) -> list:
 def load_or_build_cache(face_list: FaceList, size: int, margin: float, cache_dir: Path | None = None,
                         progress=None) -> CropCache:
     cache_dir = Path(cache_dir or default_cache_dir())
-    stem = cache_dir / f"crops-{Path(face_list.path).stem}-{size}-{cache_key(face_list, size, margin)}"
-    images_file, meta_file = stem.with_suffix(".u8"), stem.with_suffix(".npz")
+    # names joined as strings: Path.with_suffix on "crops-a.b.c-96-KEY" would cut at the list
+    # name's own dots and give two lists (train.x.txt, train.x.clean.txt) one cache
+    name = f"crops-{Path(face_list.path).stem}-{size}-{cache_key(face_list, size, margin)}"
+    images_file, meta_file = cache_dir / f"{name}.u8", cache_dir / f"{name}.npz"
     resolution = int(round(size * CONTEXT))
     n = len(face_list)
     if not (images_file.exists() and meta_file.exists()):
