@@ -62,6 +62,22 @@ def test_int8_tflite_is_full_integer(exported):
     assert manifest["output"]["dtype"] == "int8"
 
 
+def test_int8_onnx_has_uint8_activations_and_int8_weights(exported):
+    """U8S8: onnxruntime's x86 int8 kernels take unsigned activations and signed weights (an
+    S8S8 model measured slower than fp32 there; export/onnx.py)."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    model = onnx.load(str(exported[0] / "onnx-int8" / "model.onnx"))
+    consts = {t.name: t for t in model.graph.initializer}
+    zero_points = [consts[n.input[2]] for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[2] in consts]
+    weights = [numpy_helper.to_array(consts[n.input[0]]) for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in consts]
+    activations = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert activations and all(consts[n.input[2]].data_type == TensorProto.UINT8 for n in activations)
+    assert any(w.dtype == np.int8 and w.ndim == 4 for w in weights)  # conv weights stay signed
+    assert zero_points
+
+
 def test_export_readme_and_eval_model_cli(exported, small_lists, tmp_path):
     from edgemark.environment import machine_line
     from edgemark.export.report import write_export_readme

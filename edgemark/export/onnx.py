@@ -1,6 +1,14 @@
 """ONNX export: fp32 with torch's exporter, fp16 by onnxruntime's float16 converter
 (``onnxruntime.transformers.float16``, float32 inputs/outputs kept), int8 by
-``onnxruntime.quantization.quantize_static`` (QDQ, per-channel weights)."""
+``onnxruntime.quantization.quantize_static`` (QDQ, per-channel int8 weights, uint8
+activations).
+
+Activations are uint8 (U8S8), not int8 (S8S8): onnxruntime's x86 int8 kernels multiply
+unsigned by signed bytes (AVX-512 VNNI ``vpdpbusd``, AVX2 ``vpmaddubsw``), so S8S8 pays a
+conversion per layer. Measured on the shipped 5-point model (AMD EPYC with VNNI, one
+thread, onnxruntime 1.32): S8S8 0.600 ms, slower than fp32 (0.465 ms); U8S8 0.360 ms, with
+the same NME on the CUHK test list (3.459 %, fp32 3.384 %). ``quant_pre_process`` and the
+QOperator format changed neither by more than 0.01 ms."""
 
 from __future__ import annotations
 
@@ -34,9 +42,9 @@ def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision
         quantization = require("onnxruntime.quantization", "ONNX int8 quantisation")
         quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop),
                                      quant_format=quantization.QuantFormat.QDQ, per_channel=True,
-                                     activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
+                                     activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
                                      calibrate_method=quantization.CalibrationMethod.MinMax)
-        converter += " + onnxruntime.quantization.quantize_static (QDQ, per-channel, MinMax)"
+        converter += " + onnxruntime.quantization.quantize_static (QDQ, uint8 activations, per-channel int8 weights, MinMax)"
     if fp32_path.name != "model.onnx":
         fp32_path.unlink()
     return {"format": "onnx", "model_file": "model.onnx", "converter": converter,
