@@ -8,7 +8,10 @@ unsigned by signed bytes (AVX-512 VNNI ``vpdpbusd``, AVX2 ``vpmaddubsw``), so S8
 conversion per layer. Measured on the shipped 5-point model (AMD EPYC with VNNI, one
 thread, onnxruntime 1.32): S8S8 0.600 ms, slower than fp32 (0.465 ms); U8S8 0.360 ms, with
 the same NME on the CUHK test list (3.459 %, fp32 3.384 %). ``quant_pre_process`` and the
-QOperator format changed neither by more than 0.01 ms."""
+QOperator format changed neither by more than 0.01 ms.
+
+The landmark head (the final fully connected layer, whose outputs are the coordinates)
+stays float: 3.459 -> 3.435 % NME on the same model and list, no measurable time."""
 
 from __future__ import annotations
 
@@ -40,11 +43,12 @@ def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision
         converter += " + onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)"
     elif precision == "int8":
         quantization = require("onnxruntime.quantization", "ONNX int8 quantisation")
-        quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop),
+        head = [n.name for n in onnx.load(str(fp32_path)).graph.node if n.op_type in ("Gemm", "MatMul")]
+        quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop), nodes_to_exclude=head,
                                      quant_format=quantization.QuantFormat.QDQ, per_channel=True,
                                      activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
                                      calibrate_method=quantization.CalibrationMethod.MinMax)
-        converter += " + onnxruntime.quantization.quantize_static (QDQ, uint8 activations, per-channel int8 weights, MinMax)"
+        converter += " + onnxruntime.quantization.quantize_static (QDQ, uint8 activations, per-channel int8 weights, MinMax; the fully connected head float)"
     if fp32_path.name != "model.onnx":
         fp32_path.unlink()
     return {"format": "onnx", "model_file": "model.onnx", "converter": converter,
