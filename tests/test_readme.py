@@ -67,6 +67,7 @@ RUNS = {
     "edgemark data stats --data ~/data/cuhk": Run(),
     "edgemark data show --data ~/data/cuhk --n 16 --out grid.png": Run(),
     "edgemark data pseudo-label --data ~/data/cuhk --out runs/pseudo": Run(),
+    "edgemark data pseudo-label --data ~/data/cuhk --out runs/pseudo_mirror --mirror --max-teacher-nme 0.10": Run(),
     "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2": Run(add=SHORT_TRAIN),
     "edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/mnv2 --resume": Run(add=SHORT_TRAIN),
     "edgemark train --recipe recipes/mobilenetv2_96_finetune.yaml --data ~/data/cuhk --out runs/distill --teacher runs/mnv2/best.pt "
