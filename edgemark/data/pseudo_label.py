@@ -158,8 +158,9 @@ def _list_lines(faces: FaceList) -> list[str]:
     return Path(faces.path).read_bytes().decode("utf-8-sig").splitlines()
 
 
-def write_list(path: Path, faces: FaceList, points: np.ndarray, labelled: int) -> None:
-    """Path, box and the first ``labelled`` points verbatim from each input line, the rest from ``points``."""
+def write_list(path: Path, faces: FaceList, points: np.ndarray, labelled: int) -> list[str]:
+    """Path, box and the first ``labelled`` points verbatim from each input line, the rest from
+    ``points``; returns the lines written, one a face."""
     lines = _list_lines(faces)
     out = []
     for record, pts in zip(faces.records, points):
@@ -169,6 +170,7 @@ def write_list(path: Path, faces: FaceList, points: np.ndarray, labelled: int) -
             raise DataError(f"expected {keep} fields, got {len(fields)}", faces.path, record.line)
         out.append(" ".join(fields + [f"{v:.3f}" for v in pts[labelled:].reshape(-1)]))
     write_text_atomic(path, "\n".join(out) + "\n")
+    return out
 
 
 def _describe(values: np.ndarray) -> dict:
@@ -273,16 +275,14 @@ def pseudo_label(faces: FaceList, teacher, scheme: LandmarkScheme, out_dir: Path
     ms = measures(points, scheme)
 
     list_out = out_dir / f"{stem}.{scheme.name}.txt"
-    write_list(list_out, faces, points, k)
+    written = write_list(list_out, faces, points, k)
     with atomic_path(out_dir / f"{stem}.mesh468.npy") as tmp, open(tmp, "wb") as f:
         np.save(f, mesh)
     result = summary(ms, nme5)
     result["presence"] = {"min": float(presence.min()), "share_below_0.5": float((presence < 0.5).mean())}
     if max_teacher_nme is not None:
         keep = (per_face_nme <= max_teacher_nme) & (presence >= min_presence)
-        clean_lines = set(np.flatnonzero(keep).tolist())
-        written = list_out.read_text().splitlines()
-        write_text_atomic(out_dir / f"{stem}.{scheme.name}.clean.txt", "\n".join(written[i] for i in sorted(clean_lines)) + "\n")
+        write_text_atomic(out_dir / f"{stem}.{scheme.name}.clean.txt", "\n".join(written[i] for i in np.flatnonzero(keep)) + "\n")
         result["clean_list"] = {"file": f"{stem}.{scheme.name}.clean.txt", "faces": int(keep.sum()),
                                 "rule": f"teacher NME on the labelled points <= {max_teacher_nme}, face presence >= {min_presence}"}
     result["box_rule"] = {scheme.name: measure_box_rule(boxes, points),

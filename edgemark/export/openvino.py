@@ -3,8 +3,9 @@
 
 The int8 model keeps the landmark head (the final fully connected layer, a MatMul, whose
 outputs are the coordinates) in float: on the shipped 5-point model and the CUHK test list
-that takes the NME from 3.56 % to 3.45 % (fp32 3.38 %) at the same speed (0.467 ms, one
-thread). NNCF's full bias correction (``fast_bias_correction=False``) did not help (3.58 %)."""
+that takes the NME from 3.56 % to 3.43 % (the shipped artifact; fp32 3.38 %) at the same
+speed (0.467 ms against 0.467 ms, one thread). NNCF's full bias correction
+(``fast_bias_correction=False``) did not help (3.58 %)."""
 
 from __future__ import annotations
 
