@@ -52,3 +52,26 @@ class LoadedModel:
 
 def load_model(path) -> LoadedModel:
     return LoadedModel(load_checkpoint(path), str(path))
+
+
+def keep_points(state: dict, scheme: LandmarkScheme, source: str = "") -> dict:
+    """The same checkpoint predicting only ``scheme``'s points, picked by name from the head's
+    rows (e.g. the 5 labelled points of a model trained with a teacher's points beside them).
+    The rest of the network is untouched, so the kept points' outputs are the full model's (up
+    to float rounding in the smaller matrix product). The training history stays (it describes the full model's run) and
+    ``kept_points_of`` records where the rows came from."""
+    theirs = LandmarkScheme.from_dict(state["scheme"])
+    missing = [n for n in scheme.names if n not in theirs.names]
+    if missing:
+        raise EdgemarkError(f"{source or 'checkpoint'}: scheme {theirs.name!r} has no point named {missing[0]!r} "
+                            f"(needed by {scheme.name!r}; it has {', '.join(theirs.names[:6])}...)")
+    rows = [theirs.names.index(n) for n in scheme.names]
+    outputs = torch.tensor([2 * r + c for r in rows for c in (0, 1)])
+    model = dict(state["model"])
+    model["head.fc.weight"] = model["head.fc.weight"][outputs].clone()
+    model["head.fc.bias"] = model["head.fc.bias"][outputs].clone()
+    kept = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "torch_rng")}  # a model, not a run to resume
+    kept_of = {"scheme": theirs.name, "points": [theirs.names[r] for r in rows]}
+    if source:
+        kept_of.update(file=str(source), sha256=file_sha256(source))
+    return {**kept, "model": model, "scheme": scheme.to_dict(), "kept_points_of": kept_of}

@@ -379,6 +379,22 @@ def test_init_from_another_scheme_carries_the_shared_points(small_lists, smoke_r
     uv = predictor.predict_crops(np.zeros((1, predictor.crop.size, predictor.crop.size, 3), np.uint8))[0]
     assert np.all((uv > -0.5) & (uv < 1.5))
 
+    # keep-points (the default command: --scheme cuhk5) makes it a 5-point model whose points are
+    # exactly the drive23 model's labelled ones; the other way round is refused with the missing name
+    kept = tmp_path / "five.pt"
+    done = subprocess.run([sys.executable, "-m", "edgemark", "keep-points", "--checkpoint", str(tmp_path / "d23" / "last.pt"),
+                           "--out", str(kept)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    state = load_checkpoint(kept)
+    assert state["scheme"]["name"] == "cuhk5" and state["kept_points_of"]["scheme"] == "drive23" and "optimizer" not in state
+    five = load_predictor(kept)
+    crops = np.stack([np.random.default_rng(0).integers(0, 255, (five.crop.size, five.crop.size, 3), dtype=np.uint8) for _ in range(3)])
+    assert np.allclose(five.predict_crops(crops), predictor.predict_crops(crops)[:, list(scheme.label_points)], atol=1e-6)
+    assert evaluate(five, read_list(small_lists / "trainImageList.txt"))["nme"] == pytest.approx(result["labelled_points"]["nme"], rel=1e-5)
+    refused = subprocess.run([sys.executable, "-m", "edgemark", "keep-points", "--checkpoint", str(kept), "--scheme", "drive23",
+                              "--out", str(tmp_path / "no.pt")], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "no point named" in refused.stderr and not (tmp_path / "no.pt").exists()
+
 
 def test_rare_faces_are_drawn_more_often():
     """rare_weight: faces whose labels show eyes at least half shut or a mouth open wide get

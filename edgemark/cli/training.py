@@ -54,6 +54,28 @@ def train(
         console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
 
 
+@app.command("keep-points")
+def keep_points_command(
+    checkpoint: Path = typer.Option(..., help="A trained checkpoint (.pt)."),
+    scheme: str = typer.Option("cuhk5", help="The landmark scheme to keep (a built-in name or a scheme YAML); every one "
+                               "of its points must be named in the checkpoint's scheme."),
+    out: Path = typer.Option(..., help="The new checkpoint (.pt)."),
+):
+    """Keep only a scheme's points of a trained model: e.g. the 5 labelled points of a model trained with a
+    teacher's points beside them, as a 5-point model that eval, export and the pipeline take like any other."""
+    from ..checkpoint import keep_points, load_checkpoint, save_checkpoint
+    from ..scheme import LandmarkScheme, load_scheme
+
+    state = load_checkpoint(checkpoint)
+    wanted = load_scheme(scheme)
+    kept = keep_points(state, wanted, str(checkpoint))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, kept)
+    theirs = LandmarkScheme.from_dict(state["scheme"])
+    console.print(f"{checkpoint}: kept {wanted.num_points} of {theirs.num_points} points ({theirs.name} -> {wanted.name})  ->  {out}",
+                  highlight=False)
+
+
 @app.command("eval")
 def eval_command(
     checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint (.pt) to evaluate."),
