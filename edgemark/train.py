@@ -416,10 +416,13 @@ def _load_init(model, path: Path, recipe: Recipe, data: _Data, console) -> None:
     scheme, crop = data.scheme, data.crop
     state = load_checkpoint(path)
     theirs = recipe_from_dict(state["recipe"])
-    if theirs.model != recipe.model or state["crop"]["size"] != crop.size:
-        raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model and input size "
-                            f"({theirs.model.name} x{theirs.model.width} @ {state['crop']['size']}px vs "
+    other_size = state["crop"]["size"] != crop.size
+    if theirs.model != recipe.model or (other_size and not _same_shapes(model, state["model"])):
+        raise EdgemarkError(f"{path}: --init needs a checkpoint of the same model, and of the same input size unless every "
+                            f"weight keeps its shape ({theirs.model.name} x{theirs.model.width} @ {state['crop']['size']}px vs "
                             f"{recipe.model.name} x{recipe.model.width} @ {crop.size}px)")
+    if other_size:  # e.g. MobileNetV2 at 72-96 px: the last feature map is 3x3 at every one of them
+        console.print(f"{path} was trained on {state['crop']['size']} px crops; every weight keeps its shape at {crop.size} px")
     distill.warn_if_other_split(state, path, data.split, console)
     if state["scheme"] == scheme.to_dict():
         model.load_state_dict(state["model"])
@@ -447,6 +450,14 @@ def _load_init(model, path: Path, recipe: Recipe, data: _Data, console) -> None:
             b[i] = b_old[src] + torch.as_tensor(offset, dtype=b.dtype)
     console.print(f"starting from the weights of {path} (epoch {state['epoch']}, scheme {state['scheme']['name']}): "
                   f"{len(shared)} points carried over, {scheme.num_points - len(shared)} new points from their nearest")
+
+
+def _same_shapes(model, weights: dict) -> bool:
+    """Whether a checkpoint's weights fit this model as they are (a head that flattens the
+    last feature map fits only input sizes with the same feature map size)."""
+    ours = model.state_dict()
+    return all(k in ours and ours[k].shape == v.shape for k, v in weights.items() if not k.startswith("head.fc."))\
+        and ours["head.fc.weight"].shape[1] == weights["head.fc.weight"].shape[1]
 
 
 def _mean_shape(data: _Data) -> np.ndarray:

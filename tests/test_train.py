@@ -170,8 +170,17 @@ def test_init_starts_from_a_checkpoint_of_the_same_model(faces, smoke_recipe, tm
     assert tuned["best_val_nme"] < fresh["best_val_nme"]
     assert load_checkpoint(tmp_path / "tuned" / "last.pt")["init"]["file"] == str(trained_checkpoint)
     wider = dataclasses.replace(recipe, model=ModelConfig(name=recipe.model.name, width=1.0, head_channels=recipe.model.head_channels))
-    with pytest.raises(EdgemarkError, match="same model and input size"):
+    with pytest.raises(EdgemarkError, match="same model"):
         train(wider, faces, tmp_path / "wider", epochs=1, cache_dir=tmp_path / "cache", init=trained_checkpoint)
+    # another input size: taken where every weight keeps its shape (the last feature map the same
+    # size: 56 and 64 px both give 2x2 after MobileNetV2's stride 32), refused where the head's does not
+    assert recipe.input_size == 64
+    smaller = train(dataclasses.replace(recipe, input_size=56), faces, tmp_path / "smaller", epochs=1, cache_dir=tmp_path / "cache",
+                    init=trained_checkpoint)
+    assert smaller["best_val_nme"] < fresh["best_val_nme"]
+    with pytest.raises(EdgemarkError, match="unless every weight keeps its shape"):
+        train(dataclasses.replace(recipe, input_size=96), faces, tmp_path / "larger", epochs=1, cache_dir=tmp_path / "cache",
+              init=trained_checkpoint)
 
 
 def test_teacher_with_another_scheme_is_refused(faces, smoke_recipe, tmp_path):
