@@ -10,6 +10,8 @@ Both take points (K, 2), or a batch (N, K, 2), and a contour of the scheme
   right corner, three lower inner-lip points right to left: the mean inner-lip gap
   over the mouth width, ``(|p2-p8| + |p3-p7| + |p4-p6|) / (3 |p1-p5|)`` (the same
   mean-gap-over-width form as the eye ratio). A closed mouth is near 0, a yawn 0.5+.
+- Head turn: how far the nose sits from the eye midpoint along the eye line, in
+  inter-ocular distances (0 frontal; about 0.3 and more for a strongly turned head).
 """
 
 from __future__ import annotations
@@ -45,3 +47,12 @@ def mouth_aspect_ratio(points: np.ndarray, mouth) -> float | np.ndarray:
     gaps, p = _gaps(points, mouth, ((1, 7), (2, 6), (3, 5)))
     width = np.linalg.norm(p[..., 0, :] - p[..., 4, :], axis=-1)
     return _scalar_or_array(gaps / (3 * width + _EPS))
+
+
+def head_turn(points: np.ndarray, eyes: tuple[int, int], nose: int) -> float:
+    """How far the nose sits from the eye midpoint along the eye line, in inter-ocular
+    distances (0 on a frontal face; grows as the head turns left or right)."""
+    left, right = points[eyes[0]], points[eyes[1]]
+    axis = right - left
+    iod = float(np.linalg.norm(axis)) or 1.0
+    return abs(float(np.dot(points[nose] - (left + right) / 2, axis / iod))) / iod

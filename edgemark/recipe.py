@@ -54,6 +54,9 @@ class Recipe:
     # for a scheme with eyelids or a mouth: faces with eyes at least half shut or a mouth open
     # wide are drawn this many times as often (train.rare_face_weights)
     rare_weight: float = 1.0
+    # strongly turned heads (the labels' nose off the eye midpoint by TURNED or more inter-ocular
+    # distances along the eye line) are drawn this many times as often (train.turned_face_weights)
+    turned_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +106,7 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "model.dropout": Range(0, 1, high_open=True),  # probability
     "labelled_weight": Range(0, 1000, low_open=True),
     "rare_weight": Range(1, 1000),
+    "turned_weight": Range(1, 1000),
     "augment.flip": Range(0, 1),  # probability
     "augment.rotation": Range(0, 180),  # degrees, either way
     "augment.scale": Range(0, 1, high_open=True),  # box side factor in [1 - scale, 1 + scale]

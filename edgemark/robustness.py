@@ -27,6 +27,7 @@ from .data.images import read_image
 from .data.lists import FaceList
 from .evaluate_pipeline import match_face
 from .errors import EdgemarkError
+from .face_measures import head_turn  # noqa: F401  (the turn bins; re-exported)
 from .io import write_json_atomic, write_text_atomic
 from .metrics import point_errors
 
@@ -76,15 +77,6 @@ def conditions() -> list[Condition]:
             [Condition("small", v) for v in EYE_DISTANCES] + [Condition("jpeg", v) for v in JPEG_QUALITIES] +
             [Condition("motion_blur", v) for v in MOTION_LENGTHS] + [Condition("defocus", v) for v in DEFOCUS_RADII] +
             [Condition("gamma", v) for v in GAMMAS] + [Condition("occlusion", v) for v in OCCLUSIONS])
-
-
-def head_turn(points: np.ndarray, eyes: tuple[int, int], nose: int) -> float:
-    """How far the nose sits from the eye midpoint along the eye line, in inter-ocular
-    distances (0 on a frontal face; grows as the head turns left or right)."""
-    left, right = points[eyes[0]], points[eyes[1]]
-    axis = right - left
-    iod = float(np.linalg.norm(axis)) or 1.0
-    return abs(float(np.dot(points[nose] - (left + right) / 2, axis / iod))) / iod
 
 
 def apply(condition: Condition, image: np.ndarray, box, truth: np.ndarray, eyes: tuple[int, int],

@@ -311,8 +311,8 @@ def _epoch_loader(recipe: Recipe, data: _Data, world, epoch: int) -> DataLoader:
         sampler.set_epoch(epoch)
         return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=recipe.workers)
     order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
-    weights = rare_face_weights(data.train_set, data.scheme, recipe.rare_weight)
-    if weights is not None:  # closed eyes and open mouths drawn more often (with replacement), as many draws as faces
+    weights = draw_weights(data.train_set, data.scheme, recipe)
+    if weights is not None:  # rare and turned faces drawn more often (with replacement), as many draws as faces
         sampler = torch.utils.data.WeightedRandomSampler(weights, len(weights), replacement=True, generator=order)
         return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, drop_last=False,
                           num_workers=recipe.workers, persistent_workers=False)
@@ -340,6 +340,36 @@ def rare_face_weights(train_set, scheme, rare_weight: float) -> torch.Tensor | N
     if scheme.has_mouth:
         rare |= mouth_aspect_ratio(points, scheme.mouth) > RARE_MAR
     return torch.as_tensor(np.where(rare, rare_weight, 1.0), dtype=torch.double)
+
+
+# What counts as a strongly turned head for ``turned_weight``: the head-turn measure of the
+# robustness suite's last bin (edgemark.robustness.TURN_BINS), by the labels: 11.6 % of the
+# CUHK training faces.
+TURNED = 0.3
+
+
+def turned_face_weights(train_set, scheme, turned_weight: float) -> torch.Tensor | None:
+    """Per training face: ``turned_weight`` for a strongly turned head (by its labels), 1
+    otherwise; None when the weight is 1 or the scheme names no eyes and nose."""
+    from .demo.head_pose import pose_reference, reference_points
+    from .face_measures import head_turn
+
+    reference = pose_reference(scheme)
+    if turned_weight == 1.0 or reference is None:
+        return None
+    points = train_set.cache.landmarks[train_set.indices]
+    turned = np.array([head_turn(reference_points(p, reference), (0, 1), 2) >= TURNED for p in points])
+    return torch.as_tensor(np.where(turned, turned_weight, 1.0), dtype=torch.double)
+
+
+def draw_weights(train_set, scheme, recipe: Recipe) -> torch.Tensor | None:
+    """Each training face's weight in the epoch's draw: rare faces and turned heads, their
+    weights multiplied where a face is both; None when every face weighs 1."""
+    parts = [w for w in (rare_face_weights(train_set, scheme, recipe.rare_weight),
+                         turned_face_weights(train_set, scheme, recipe.turned_weight)) if w is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0] * parts[1]
 
 
 def _train_epoch(recipe: Recipe, data: _Data, m: _Model, world, epoch: int, console) -> float:

@@ -433,6 +433,32 @@ def test_rare_faces_are_drawn_more_often():
     assert rare_face_weights(train_set, load_scheme("cuhk5"), 4.0) is None
 
 
+def test_turned_heads_are_drawn_more_often():
+    """turned_weight: faces whose labelled nose sits 0.3+ inter-ocular distances off the eye
+    midpoint along the eye line (the robustness suite's most turned bin) get that weight in
+    the epoch's draw, whatever the roll; with rare_weight the two multiply."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from edgemark.recipe import Recipe
+    from edgemark.scheme import load_scheme
+    from edgemark.train import draw_weights, turned_face_weights
+
+    def face(turn, roll_degrees=0.0):  # eyes 100 px apart, the nose `turn` IOD along the eye line, then rolled
+        p = np.array([[100.0, 100], [200, 100], [150 + 100 * turn, 150], [115, 200], [185, 200]])
+        a = np.radians(roll_degrees)
+        return (p - 150) @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) + 150
+
+    points = np.stack([face(0.0), face(0.35), face(-0.4, 40), face(0.25)])
+    train_set = SimpleNamespace(cache=SimpleNamespace(landmarks=points), indices=np.array([0, 1, 2, 3]))
+    cuhk5 = load_scheme("cuhk5")
+    assert turned_face_weights(train_set, cuhk5, 3.0).tolist() == [1.0, 3.0, 3.0, 1.0]
+    assert turned_face_weights(train_set, cuhk5, 1.0) is None
+    assert draw_weights(train_set, cuhk5, Recipe(turned_weight=3.0)).tolist() == [1.0, 3.0, 3.0, 1.0]
+    assert draw_weights(train_set, cuhk5, Recipe()) is None
+
+
 def test_lists_with_dotted_names_get_their_own_crop_caches(small_lists, tmp_path):
     """``faces.drive23.txt`` and ``faces.mirror.txt`` (or two ``faces.drive23.clean.txt`` in
     two folders) once shared one cache file (the name was cut at the list name's last dot,
