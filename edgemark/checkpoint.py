@@ -58,8 +58,8 @@ def keep_points(state: dict, scheme: LandmarkScheme, source: str = "") -> dict:
     """The same checkpoint predicting only ``scheme``'s points, picked by name from the head's
     rows (e.g. the 5 labelled points of a model trained with a teacher's points beside them).
     The rest of the network is untouched, so the kept points' outputs are the full model's (up
-    to float rounding in the smaller matrix product). The training history stays (it describes the full model's run) and
-    ``kept_points_of`` records where the rows came from."""
+    to float rounding in the smaller matrix product). The training history stays (it
+    describes the full model's run) and ``kept_points_of`` records where the rows came from."""
     theirs = LandmarkScheme.from_dict(state["scheme"])
     missing = [n for n in scheme.names if n not in theirs.names]
     if missing:
