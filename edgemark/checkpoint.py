@@ -54,12 +54,14 @@ def load_model(path) -> LoadedModel:
     return LoadedModel(load_checkpoint(path), str(path))
 
 
-def keep_points(state: dict, scheme: LandmarkScheme, source: str = "") -> dict:
+def keep_points(state: dict, scheme: LandmarkScheme, box_rule: dict, source: str = "") -> dict:
     """The same checkpoint predicting only ``scheme``'s points, picked by name from the head's
     rows (e.g. the 5 labelled points of a model trained with a teacher's points beside them).
     The rest of the network is untouched, so the kept points' outputs are the full model's (up
-    to float rounding in the smaller matrix product). The training history stays (it
-    describes the full model's run) and ``kept_points_of`` records where the rows came from."""
+    to float rounding in the smaller matrix product). ``box_rule`` is the box around the kept
+    points (``preprocess.measure_box_rule`` on training faces): the full model's rule spans
+    its own points' extent, and refinement re-crops by the rule. The training history stays
+    (it describes the full model's run) and ``kept_points_of`` records where the rows came from."""
     theirs = LandmarkScheme.from_dict(state["scheme"])
     missing = [n for n in scheme.names if n not in theirs.names]
     if missing:
@@ -71,7 +73,7 @@ def keep_points(state: dict, scheme: LandmarkScheme, source: str = "") -> dict:
     model["head.fc.weight"] = model["head.fc.weight"][outputs].clone()
     model["head.fc.bias"] = model["head.fc.bias"][outputs].clone()
     kept = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "torch_rng")}  # a model, not a run to resume
-    kept_of = {"scheme": theirs.name, "points": [theirs.names[r] for r in rows]}
+    kept_of = {"scheme": theirs.name, "points": [theirs.names[r] for r in rows], "box_rule": state.get("box_rule")}
     if source:
         kept_of.update(file=str(source), sha256=file_sha256(source))
-    return {**kept, "model": model, "scheme": scheme.to_dict(), "kept_points_of": kept_of}
+    return {**kept, "model": model, "scheme": scheme.to_dict(), "box_rule": dict(box_rule), "kept_points_of": kept_of}

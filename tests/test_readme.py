@@ -74,7 +74,7 @@ RUNS = {
     "--distill-weight 0.7 --init runs/mnv2/best.pt": Run(add=SHORT_TRAIN),
     "edgemark train --recipe recipes/mobilenetv2_96_teacher_points.yaml --list runs/pseudo_mirror/trainImageList.drive23.txt "
     "--images ~/data/cuhk --init runs/mnv2/best.pt --out runs/tp": Run(add=SHORT_TRAIN),
-    "edgemark keep-points --checkpoint runs/tp/best.pt --out runs/tp/best5.pt": Run(),
+    "edgemark keep-points --checkpoint runs/tp/best.pt --data ~/data/cuhk --out runs/tp/best5.pt": Run(),
     "torchrun --standalone --nproc-per-node 4 -m edgemark train --recipe recipes/mobilenetv2_96.yaml --data ~/data/cuhk --out runs/ddp":
         Run(add=SHORT_TRAIN),
     "edgemark sweep recipes/mobilenetv2_96.yaml recipes/study/mnv2_96_light.yaml --seeds 0,1 --data ~/data/cuhk --cpus-per-trial 2":

@@ -392,15 +392,19 @@ def test_init_from_another_scheme_carries_the_shared_points(small_lists, smoke_r
     # exactly the drive23 model's labelled ones; the other way round is refused with the missing name
     kept = tmp_path / "five.pt"
     done = subprocess.run([sys.executable, "-m", "edgemark", "keep-points", "--checkpoint", str(tmp_path / "d23" / "last.pt"),
-                           "--out", str(kept)], capture_output=True, text=True, timeout=300)
+                           "--out", str(kept), "--data", str(small_lists)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     state = load_checkpoint(kept)
     assert state["scheme"]["name"] == "cuhk5" and state["kept_points_of"]["scheme"] == "drive23" and "optimizer" not in state
+    # the box rule is the 5 points' (the 5-point model's, measured on the same faces), not the 23 points'
+    assert state["box_rule"] == pytest.approx(load_checkpoint(trained_checkpoint)["box_rule"])
+    assert state["box_rule"]["side"] > new["box_rule"]["side"] * 1.05
     five = load_predictor(kept)
     crops = np.stack([np.random.default_rng(0).integers(0, 255, (five.crop.size, five.crop.size, 3), dtype=np.uint8) for _ in range(3)])
     assert np.allclose(five.predict_crops(crops), predictor.predict_crops(crops)[:, list(scheme.label_points)], atol=1e-6)
     assert evaluate(five, read_list(small_lists / "trainImageList.txt"))["nme"] == pytest.approx(result["labelled_points"]["nme"], rel=1e-5)
     refused = subprocess.run([sys.executable, "-m", "edgemark", "keep-points", "--checkpoint", str(kept), "--scheme", "drive23",
+                              "--list", str(tmp_path / "pseudo" / "trainImageList.drive23.txt"), "--images", str(small_lists),
                               "--out", str(tmp_path / "no.pt")], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "no point named" in refused.stderr and not (tmp_path / "no.pt").exists()
 

@@ -60,20 +60,35 @@ def keep_points_command(
     scheme: str = typer.Option("cuhk5", help="The landmark scheme to keep (a built-in name or a scheme YAML); every one "
                                "of its points must be named in the checkpoint's scheme."),
     out: Path = typer.Option(..., help="The new checkpoint (.pt)."),
+    data: Optional[Path] = DataOption,
+    list_file: Optional[Path] = typer.Option(None, "--list", help="Training list in the kept scheme, for the box rule around "
+                                             "the kept points (default: trainImageList.txt of --data)."),
+    images: Optional[Path] = ImagesOption,
 ):
     """Keep only a scheme's points of a trained model: e.g. the 5 labelled points of a model trained with a
-    teacher's points beside them, as a 5-point model that eval, export and the pipeline take like any other."""
+    teacher's points beside them, as a 5-point model that eval, export and the pipeline take like any other.
+    The box rule (the face box around the points, which refinement re-crops by) is measured again for the
+    kept points on the training split of the list."""
+    import numpy as np
+
     from ..checkpoint import keep_points, load_checkpoint, save_checkpoint
+    from ..preprocess import measure_box_rule
     from ..scheme import LandmarkScheme, load_scheme
+    from ..train import split_train_val
 
     state = load_checkpoint(checkpoint)
     wanted = load_scheme(scheme)
-    kept = keep_points(state, wanted, str(checkpoint))
+    faces = open_list(list_file, data, "trainImageList.txt", "cuhk", wanted.num_points, images)
+    train_idx, _ = split_train_val(len(faces), float(state["recipe"]["val_fraction"]), int(state["recipe"]["seed"]))
+    boxes = np.array([r.box for r in faces.records], np.float64)[train_idx]
+    rule = measure_box_rule(boxes, np.stack([r.landmarks for r in faces.records])[train_idx])
+    kept = keep_points(state, wanted, rule, str(checkpoint))
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, kept)
     theirs = LandmarkScheme.from_dict(state["scheme"])
-    console.print(f"{checkpoint}: kept {wanted.num_points} of {theirs.num_points} points ({theirs.name} -> {wanted.name})  ->  {out}",
-                  highlight=False)
+    console.print(f"{checkpoint}: kept {wanted.num_points} of {theirs.num_points} points ({theirs.name} -> {wanted.name}); box rule "
+                  f"side {rule['side']:.3f} (was {state['box_rule']['side']:.3f}) from {len(train_idx)} training faces of "
+                  f"{faces.path}  ->  {out}", highlight=False)
 
 
 @app.command("eval")
