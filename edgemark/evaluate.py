@@ -9,6 +9,7 @@ import numpy as np
 
 from .data.images import read_image, record_box
 from .data.lists import FaceList, source_of
+from .face_measures import head_turns, turn_bins
 from .io import write_json_atomic
 from .metrics import point_errors, summarize
 from .predictors.base import Predictor
@@ -59,6 +60,11 @@ def evaluate(predictor: Predictor, faces: FaceList, out_dir: Path | None = None,
         result["per_source"][s] = {"faces": int(sel.sum()), "nme": float(per_face[sel].mean()),
                                    "failure_rate": float((per_face[sel] > result["threshold"]).mean()),
                                    "bias_x": float(bias[0]), "bias_y": float(bias[1])}
+    turns = head_turns(truth, predictor.scheme)  # by the labels; None for a scheme without eyes and nose
+    if turns is not None:
+        result["per_head_turn"] = [{"bin": [lo, hi], "faces": int(sel.sum()), "nme": float(per_face[sel].mean()),
+                                    "failure_rate": float((per_face[sel] > result["threshold"]).mean())}
+                                   for lo, hi, sel in turn_bins(turns)]
     if out_dir is not None:
         from .plots import plot_ced, write_image
 

@@ -56,3 +56,26 @@ def head_turn(points: np.ndarray, eyes: tuple[int, int], nose: int) -> float:
     axis = right - left
     iod = float(np.linalg.norm(axis)) or 1.0
     return abs(float(np.dot(points[nose] - (left + right) / 2, axis / iod))) / iod
+
+
+# The head-turn bins of every report (eval, the robustness suite): frontal to strongly turned
+TURN_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, np.inf)
+
+
+def head_turns(points: np.ndarray, scheme) -> np.ndarray | None:
+    """Each face's head turn (N,) from its landmarks (N, K, 2): eye centres and nose tip by
+    name (demo.head_pose); None when the scheme names no such points."""
+    from .demo.head_pose import pose_reference, reference_points
+
+    reference = pose_reference(scheme)
+    if reference is None:
+        return None
+    return np.array([head_turn(reference_points(p, reference), (0, 1), 2) for p in points])
+
+
+def turn_bins(turns: np.ndarray):
+    """(low, high or None, the faces in that bin) for each non-empty bin of TURN_BINS."""
+    for lo, hi in zip(TURN_BINS[:-1], TURN_BINS[1:]):
+        sel = (turns >= lo) & (turns < hi)
+        if sel.any():
+            yield lo, None if np.isinf(hi) else hi, sel

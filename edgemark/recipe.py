@@ -57,6 +57,11 @@ class Recipe:
     # strongly turned heads (the labels' nose off the eye midpoint by TURNED or more inter-ocular
     # distances along the eye line) are drawn this many times as often (train.turned_face_weights)
     turned_weight: float = 1.0
+    # stochastic weight averaging (weight_average.py): from this epoch on (1-based; 0: off) the
+    # learning rate holds at swa_lr and each epoch's weights join an equal average, which is what
+    # is validated and saved
+    swa_start: int = 0
+    swa_lr: float = 5e-4
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,6 +112,8 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "labelled_weight": Range(0, 1000, low_open=True),
     "rare_weight": Range(1, 1000),
     "turned_weight": Range(1, 1000),
+    "swa_start": Range(0, 10_000),  # epoch, 1-based; 0: no weight averaging
+    "swa_lr": Range(0, 1, low_open=True),  # the constant learning rate while averaging
     "augment.flip": Range(0, 1),  # probability
     "augment.rotation": Range(0, 180),  # degrees, either way
     "augment.scale": Range(0, 1, high_open=True),  # box side factor in [1 - scale, 1 + scale]

@@ -27,7 +27,7 @@ from .data.images import read_image
 from .data.lists import FaceList
 from .evaluate_pipeline import match_face
 from .errors import EdgemarkError
-from .face_measures import head_turn  # noqa: F401  (the turn bins; re-exported)
+from .face_measures import TURN_BINS, head_turn, head_turns, turn_bins  # noqa: F401  (re-exported)
 from .io import write_json_atomic, write_text_atomic
 from .metrics import point_errors
 
@@ -67,7 +67,6 @@ MOTION_LENGTHS = (0.1, 0.2, 0.3)
 DEFOCUS_RADII = (0.05, 0.1, 0.15)
 GAMMAS = (0.4, 0.6, 1.6, 2.5)
 OCCLUSIONS = (0.3, 0.5)
-TURN_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, np.inf)  # |nose - eye midpoint| along the eye line / inter-ocular
 
 
 def conditions() -> list[Condition]:
@@ -155,15 +154,13 @@ def run_suite(pipe, faces: FaceList, seed: int = 0, detectors: dict | None = Non
     runs everywhere). Returns per-condition NME / FR / misses and the head-turn bins."""
     from .pipeline import GIVEN_BOX_REFINE, Pipeline
 
-    from .demo.head_pose import pose_reference, reference_points
-
     scheme = pipe.scheme
-    eyes, reference = tuple(scheme.interocular), pose_reference(scheme)  # eye centres, nose tip, mouth corners by name
+    eyes = tuple(scheme.interocular)
     boxed = Pipeline(pipe.predictor, None, refine=GIVEN_BOX_REFINE, upright=True)
     images = {}
     records = faces.records
     truth = np.stack([r.landmarks for r in records]).astype(np.float64)
-    turns = np.array([head_turn(reference_points(t, reference), (0, 1), 2) for t in truth]) if reference else None
+    turns = head_turns(truth, scheme)  # eye centres and nose tip by name; None when the scheme has none
     todo = conditions()
     total = len(todo) + len(detectors or {})
     rows, per_face_none = [], {}
@@ -190,11 +187,8 @@ def run_suite(pipe, faces: FaceList, seed: int = 0, detectors: dict | None = Non
             progress(len(todo) + j + 1, total)
     turn_rows = []
     if turns is not None:
-        for lo, hi in zip(TURN_BINS[:-1], TURN_BINS[1:]):
-            sel = (turns >= lo) & (turns < hi)
-            if sel.any():
-                turn_rows.append({"bin": [lo, None if np.isinf(hi) else hi], "faces": int(sel.sum()),
-                                  **{p: _stats(e[sel]) for p, e in per_face_none.items()}})
+        for lo, hi, sel in turn_bins(turns):
+            turn_rows.append({"bin": [lo, hi], "faces": int(sel.sum()), **{p: _stats(e[sel]) for p, e in per_face_none.items()}})
     from .environment import machine_line
     from .export.manifest import library_versions
 

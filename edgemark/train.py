@@ -44,6 +44,7 @@ from .preprocess import CropSpec, measure_box_rule
 from .recipe import Recipe, recipe_from_dict
 from .scheme import LandmarkScheme, load_scheme
 from .source_offsets import SourceOffsets
+from .weight_average import WeightAverage, swa_lr_factor
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +129,7 @@ class _Model:
     epochs: int  # the schedule's length
     steps_per_epoch: int
     net: torch.nn.Module | None = None  # what trains: the model, in DistributedDataParallel under torchrun
+    average: WeightAverage | None = None  # the running weight average (recipe swa_start), or None
 
 
 def train(recipe: Recipe, faces: FaceList, out_dir: Path, options: TrainOptions | None = None,
@@ -168,13 +170,14 @@ def _train(recipe: Recipe, faces: FaceList, out_dir: Path, opts: TrainOptions, w
         train_loss = distributed.mean_across(world, _train_epoch(recipe, data, m, world, epoch, console))
         divergence = distributed.weight_divergence(world, m.model)
         if world.main:
-            val = validate(m.model, data.val_loader, data.scheme.interocular, data.offsets)
+            judged = _judged_model(recipe, data, m, epoch)
+            val = validate(judged, data.val_loader, data.scheme.interocular, data.offsets)
             row = _history_row(epoch, train_loss, val, m, data, seconds=time.time() - started,
                                divergence=divergence if world.enabled else None)
             history.append(row)
             improved = val["nme"] < best_nme
             best_nme = min(best_nme, val["nme"])
-            checkpoint = _checkpoint(meta, m, data, epoch + 1, best_nme, history)
+            checkpoint = _checkpoint(meta, m, data, epoch + 1, best_nme, history, judged)
             if improved:
                 save_checkpoint(out_dir / "best.pt", checkpoint)
             save_checkpoint(out_dir / "last.pt", checkpoint)
@@ -265,13 +268,25 @@ def _build(recipe: Recipe, data: _Data, epochs: int, world) -> _Model:
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(data.train_set) / (recipe.batch_size * world.size))
     total_steps, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
-    return _Model(model, optimizer, scheduler, lr, epochs, steps_per_epoch)
+    if recipe.swa_start > epochs:
+        raise EdgemarkError(f"recipe swa_start {recipe.swa_start} is past the run's last epoch ({epochs}): no weights would be averaged")
+
+    def factor(step: int) -> float:  # warm-up and cosine, held at swa_lr once weight averaging starts
+        held = swa_lr_factor(step, steps_per_epoch, recipe.swa_start, lr, recipe.swa_lr * world.size)
+        return lr_factor(step, total_steps, warmup) if held is None else held
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    average = WeightAverage(model) if recipe.swa_start > 0 else None
+    return _Model(model, optimizer, scheduler, lr, epochs, steps_per_epoch, average=average)
 
 
 def _restore(m: _Model, data: _Data, state: dict) -> tuple[int, float, list]:
     """Weights, optimizer, schedule and RNG of a resumed run; its epoch, best NME and history."""
-    m.model.load_state_dict(state["model"])
+    if "swa" in state:  # "model" is the average; training continues from the weights that train
+        m.model.load_state_dict(state["swa"]["train_model"])
+        m.average.restore(state["model"], state["swa"]["count"])
+    else:
+        m.model.load_state_dict(state["model"])
     if data.offsets is not None:
         data.offsets.load_state_dict(state["source_offsets"])
     m.optimizer.load_state_dict(state["optimizer"])
@@ -343,23 +358,20 @@ def rare_face_weights(train_set, scheme, rare_weight: float) -> torch.Tensor | N
 
 
 # What counts as a strongly turned head for ``turned_weight``: the head-turn measure of the
-# robustness suite's last bin (edgemark.robustness.TURN_BINS), by the labels: 11.6 % of the
-# CUHK training faces.
+# reports' last bin (edgemark.face_measures.TURN_BINS), by the labels: 11.6 % of the CUHK
+# training faces.
 TURNED = 0.3
 
 
 def turned_face_weights(train_set, scheme, turned_weight: float) -> torch.Tensor | None:
     """Per training face: ``turned_weight`` for a strongly turned head (by its labels), 1
     otherwise; None when the weight is 1 or the scheme names no eyes and nose."""
-    from .demo.head_pose import pose_reference, reference_points
-    from .face_measures import head_turn
+    from .face_measures import head_turns
 
-    reference = pose_reference(scheme)
-    if turned_weight == 1.0 or reference is None:
+    turns = None if turned_weight == 1.0 else head_turns(train_set.cache.landmarks[train_set.indices], scheme)
+    if turns is None:
         return None
-    points = train_set.cache.landmarks[train_set.indices]
-    turned = np.array([head_turn(reference_points(p, reference), (0, 1), 2) >= TURNED for p in points])
-    return torch.as_tensor(np.where(turned, turned_weight, 1.0), dtype=torch.double)
+    return torch.as_tensor(np.where(turns >= TURNED, turned_weight, 1.0), dtype=torch.double)
 
 
 def draw_weights(train_set, scheme, recipe: Recipe) -> torch.Tensor | None:
@@ -420,9 +432,23 @@ def _history_row(epoch: int, train_loss: float, val: dict, m: _Model, data: _Dat
     return row
 
 
-def _checkpoint(meta: dict, m: _Model, data: _Data, epoch: int, best_nme: float, history: list) -> dict:
-    checkpoint = {**meta, "model": m.model.state_dict(), "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(),
+def _judged_model(recipe: Recipe, data: _Data, m: _Model, epoch: int) -> torch.nn.Module:
+    """What this epoch validates and saves: the weights as trained, or from ``swa_start`` on
+    their running average (this epoch's weights added, BatchNorm measured again)."""
+    if m.average is None or epoch + 1 < recipe.swa_start:
+        return m.model
+    m.average.add(m.model)
+    return m.average.model_with_bn(data.train_set, recipe.batch_size, seed=recipe.seed * 100003 + epoch)
+
+
+def _checkpoint(meta: dict, m: _Model, data: _Data, epoch: int, best_nme: float, history: list,
+                judged: torch.nn.Module) -> dict:
+    """``model`` is what was validated (the weight average once it runs; the weights that
+    train then ride along in ``swa`` for --resume)."""
+    checkpoint = {**meta, "model": judged.state_dict(), "optimizer": m.optimizer.state_dict(), "scheduler": m.scheduler.state_dict(),
                   "torch_rng": torch.get_rng_state(), "epoch": epoch, "best_val_nme": best_nme, "history": history}
+    if judged is not m.model:
+        checkpoint["swa"] = {"train_model": m.model.state_dict(), "count": m.average.count}
     if data.offsets is not None:
         checkpoint["source_offsets"] = data.offsets.state_dict()
         checkpoint["source_offsets_px"] = data.offsets.describe(data.crop.size)

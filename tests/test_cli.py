@@ -28,6 +28,10 @@ def test_eval_end_to_end(trained_checkpoint, small_lists, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["faces"] == 60 and 0 < metrics["nme"] < 1 and 0 <= metrics["auc"] <= 1
     assert len(metrics["nme_per_point"]) == 5
+    # head-turn bins by the labels: every face in one bin, the faces' mean NME is the whole NME
+    turns = metrics["per_head_turn"]
+    assert sum(t["faces"] for t in turns) == 60 and "head turn 0-0.05" in done.stdout
+    assert sum(t["faces"] * t["nme"] for t in turns) / 60 == pytest.approx(metrics["nme"], rel=1e-6)
     # the CLI's figures are those of the library call
     direct = evaluate(TorchPredictor(trained_checkpoint), read_list(small_lists / "testImageList.txt"))
     assert metrics["nme"] == pytest.approx(direct["nme"], rel=1e-5)

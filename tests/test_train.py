@@ -479,3 +479,40 @@ def test_lists_with_dotted_names_get_their_own_crop_caches(small_lists, tmp_path
         cache = load_or_build_cache(read_list(tmp_path / name, image_root=small_lists), 32, 0.2, tmp_path / "cache")
         assert len(cache) == len(cache.images) == n, name
     assert len(list((tmp_path / "cache").glob("*.u8"))) == 4
+
+
+def test_weight_averaging_saves_the_average_and_resumes_to_the_same_state(faces, smoke_recipe, tmp_path):
+    """swa_start: from that epoch the learning rate holds at swa_lr and the saved model is the
+    equal average of the epochs' weights, its BatchNorm measured again; a run killed while
+    averaging resumes to exactly the uninterrupted run's average."""
+    recipe_file = tmp_path / "swa.yaml"
+    recipe_file.write_text(smoke_recipe.read_text() + "swa_start: 2\nswa_lr: 0.0007\n")
+    recipe = load_recipe(recipe_file)
+    straight = tmp_path / "straight"
+    train(recipe, faces, straight, epochs=3, cache_dir=tmp_path / "cache")
+    last = load_checkpoint(straight / "last.pt")
+    assert last["swa"]["count"] == 2  # epochs 2 and 3 averaged
+    assert [h["lr"] for h in last["history"][1:]] == pytest.approx([0.0007, 0.0007])
+    trained, averaged = last["swa"]["train_model"], last["model"]
+    weight = "head.fc.weight"
+    assert not torch.equal(trained[weight], averaged[weight])
+    # the average's BatchNorm statistics were measured for its weights, not carried over
+    bn_mean = next(k for k in averaged if k.endswith("running_mean"))
+    assert not torch.equal(trained[bn_mean], averaged[bn_mean])
+
+    killed = tmp_path / "killed"
+    train(recipe, faces, killed, epochs=3, stop_after_epochs=2, cache_dir=tmp_path / "cache")
+    assert load_checkpoint(killed / "last.pt")["swa"]["count"] == 1
+    train(recipe, faces, killed, resume=True, cache_dir=tmp_path / "cache")
+    resumed = load_checkpoint(killed / "last.pt")
+    assert resumed["swa"]["count"] == 2
+    for key in averaged:
+        assert torch.equal(resumed["model"][key], averaged[key]), key
+
+    late = tmp_path / "late.yaml"
+    late.write_text(smoke_recipe.read_text() + "swa_start: 5\n")
+    with pytest.raises(EdgemarkError, match="swa_start 5 is past the run's last epoch"):
+        train(load_recipe(late), faces, tmp_path / "late", epochs=3, cache_dir=tmp_path / "cache")
+    late.write_text(smoke_recipe.read_text() + "swa_lr: 0\n")
+    with pytest.raises(EdgemarkError, match=r"late.yaml:\d+: swa_lr must be in \(0, 1\]"):
+        load_recipe(late)

@@ -141,6 +141,10 @@ def eval_command(
     table.add_row("all", str(result["faces"]), f"{result['nme'] * 100:.2f}", f"{result['failure_rate'] * 100:.2f}", f"{result['auc']:.4f}")
     for name, s in result["per_source"].items():
         table.add_row(name, str(s["faces"]), f"{s['nme'] * 100:.2f}", f"{s['failure_rate'] * 100:.2f}", "")
+    for t in result.get("per_head_turn", []):
+        lo, hi = t["bin"]
+        table.add_row(f"head turn {lo:g}-{'' if hi is None else f'{hi:g}'}", str(t["faces"]), f"{t['nme'] * 100:.2f}",
+                      f"{t['failure_rate'] * 100:.2f}", "")
     for name in ("labelled_points", "teacher_points"):
         if name in result:
             s = result[name]
