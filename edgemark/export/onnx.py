@@ -1,7 +1,7 @@
 """ONNX export: fp32 with torch's exporter, fp16 by onnxruntime's float16 converter
 (``onnxruntime.transformers.float16``, float32 inputs/outputs kept), int8 by
-``onnxruntime.quantization.quantize_static`` (QDQ, per-channel int8 weights, uint8
-activations).
+``onnxruntime.quantization.quantize_static`` (QDQ, per-channel int8 weights in 7 bits,
+uint8 activations).
 
 Activations are uint8 (U8S8), not int8 (S8S8): onnxruntime's x86 int8 kernels multiply
 unsigned by signed bytes (AVX-512 VNNI ``vpdpbusd``, AVX2 ``vpmaddubsw``), so S8S8 pays a
@@ -9,6 +9,13 @@ conversion per layer. Measured on the shipped 5-point model (AMD EPYC with VNNI,
 thread, onnxruntime 1.32): S8S8 0.600 ms, slower than fp32 (0.465 ms); U8S8 0.360 ms, with
 the same NME on the CUHK test list (3.459 %, fp32 3.384 %). ``quant_pre_process`` and the
 QOperator format changed neither by more than 0.01 ms.
+
+Weights are quantised to 7 bits (``reduce_range``): without AVX-512 VNNI, the AVX2 kernel
+(``vpmaddubsw``) adds pairs of uint8 x int8 products in int16 and saturates. With full
+8-bit weights the shipped model's int8 artifact scored 3.44 % on a VNNI CPU but 3.75 % on
+an AVX2-only one (AMD EPYC, 2026-12-02), and its landmarks differed from the same
+artifact's on aarch64 by up to 0.085 of the crop. 7-bit weights cannot saturate: 3.45 % on
+the AVX2 CPU.
 
 The landmark head (the final fully connected layer, whose outputs are the coordinates)
 stays float: 3.459 -> 3.435 % NME on the same model and list, no measurable time."""
@@ -47,8 +54,9 @@ def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision
         quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop), nodes_to_exclude=head,
                                      quant_format=quantization.QuantFormat.QDQ, per_channel=True,
                                      activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
-                                     calibrate_method=quantization.CalibrationMethod.MinMax)
-        converter += " + onnxruntime.quantization.quantize_static (QDQ, uint8 activations, per-channel int8 weights, MinMax; the fully connected head float)"
+                                     calibrate_method=quantization.CalibrationMethod.MinMax, reduce_range=True)
+        converter += (" + onnxruntime.quantization.quantize_static (QDQ, uint8 activations, per-channel int8 weights in 7 bits "
+                      "(reduce_range: no int16 saturation on AVX2 CPUs without VNNI), MinMax; the fully connected head float)")
     if fp32_path.name != "model.onnx":
         fp32_path.unlink()
     return {"format": "onnx", "model_file": "model.onnx", "converter": converter,
