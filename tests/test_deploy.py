@@ -262,3 +262,30 @@ def test_server_killed_mid_copy_leaves_no_valid_bundle(sshd, device, exported):
     for partial in (device / "cut" / "bundles").glob(".incoming-*"):
         with pytest.raises(EdgemarkError):
             verify_bundle(partial)
+
+
+def test_every_runner_module_imports_from_the_bundle_alone(tmp_path):
+    """The device runner is a list of files (remote/bundle.py RUNNER_FILES): each of its
+    modules imports with that list alone on the path, without torch, so that a module a
+    runner file starts to import (as evaluate.py did face_measures.py) travels with it.
+    No sshd needed: the bundle's runner folder is put first on a fresh interpreter's path."""
+    from edgemark.remote.bundle import RUNNER_FILES, build_bundle
+
+    root = Path(__file__).resolve().parents[1]
+    dest = tmp_path / "bundle"
+    build_bundle([root / "exported" / "mobilenetv2_96" / "onnx-int8"], dest)
+    modules = ["edgemark." + f[:-3].replace("/", ".").removesuffix(".__init__") for f in RUNNER_FILES if f.endswith(".py")]
+    import sysconfig
+
+    # python -S: no site, so no .pth file (the editable install's finder) can lend the repository's package
+    libs = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    script = ("import sys, importlib\n"
+              f"sys.path[:0] = [{str(dest / 'runner')!r}]\n"
+              f"sys.path += {libs!r}\n"
+              "sys.modules['torch'] = None  # an import of torch fails\n"
+              f"for name in {modules!r}:\n"
+              "    module = importlib.import_module(name)\n"
+              f"    assert module.__file__.startswith({str(dest)!r}), module.__file__\n"
+              "print('ok', len(sys.modules))\n")
+    done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
