@@ -14,14 +14,10 @@ import os
 
 import torch
 
-from edgemark.checkpoint import load_checkpoint, save_checkpoint
+from edgemark.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from edgemark.data.cache import load_or_build_cache
 from edgemark.data.dataset import LandmarkDataset
 from edgemark.data.lists import read_list
-from edgemark.models import build_model
-from edgemark.preprocess import CropSpec
-from edgemark.recipe import recipe_from_dict
-from edgemark.scheme import load_scheme
 from edgemark.train import split_train_val
 from edgemark.weight_average import WeightAverage
 
@@ -33,19 +29,16 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("EDGEMARK_DATA", "../shared/datasets/cuhk_facepoint"))
     args = parser.parse_args()
     states = [load_checkpoint(p) for p in args.checkpoints]
-    recipe = recipe_from_dict(states[0]["recipe"])
-    scheme, m = load_scheme(recipe.scheme), recipe.model
-    model = build_model(m.name, scheme.num_points, recipe.input_size, m.width, m.head_channels, m.head_pooling, m.dropout)
-    average = None
+    first = LoadedModel(states[0], args.checkpoints[0])  # the model, its recipe, scheme and crop
+    average = WeightAverage(first.model)
     for state in states:
-        model.load_state_dict(state["model"])
-        average = average or WeightAverage(model)
-        average.add(model)
+        first.model.load_state_dict(state["model"])
+        average.add(first.model)
+    recipe, crop = first.recipe, first.crop
     faces = read_list(os.path.join(args.data, "trainImageList.txt"))
-    crop = CropSpec(size=recipe.input_size, margin=recipe.margin)
     cache = load_or_build_cache(faces, crop.size, crop.margin, None)
     train_idx, _ = split_train_val(len(faces), recipe.val_fraction, 0)
-    crops = LandmarkDataset(cache, train_idx, crop, scheme, recipe.augment, 0)
+    crops = LandmarkDataset(cache, train_idx, crop, first.scheme, recipe.augment, 0)
     soup = average.model_with_bn(crops, recipe.batch_size, seed=0)
     save_checkpoint(args.out, {**states[0], "model": soup.state_dict(), "soup": [str(p) for p in args.checkpoints]})
     print(f"wrote {args.out}: the average of {len(states)} checkpoints")
