@@ -61,6 +61,15 @@ def test_int8_tflite_is_full_integer(exported):
     _, manifest = read_manifest(exported[0] / "tflite-int8")
     assert manifest["input"]["dtype"] == "int8" and manifest["input"]["quantization"]["scale"] > 0
     assert manifest["output"]["dtype"] == "int8"
+    # NHWC input, as LiteRT lays tensors out: no transpose before the first convolution
+    assert manifest["input"]["layout"] == "NHWC" and manifest["input"]["shape"] == [1, 64, 64, 3]
+    # every op on integers: no float tensor anywhere (non-strict export had left the residual
+    # adds in float, each wrapped in a dequantise and a quantise)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(exported[0] / "tflite-int8" / "model.tflite"))
+    floats = [t["name"] for t in interpreter.get_tensor_details() if t["dtype"] == np.float32]
+    assert not floats, floats
 
 
 def test_int8_onnx_has_uint8_activations_and_int8_weights(exported):

@@ -1,7 +1,8 @@
 """TFLite export with litert-torch: fp32 by ``litert_torch.convert``; fp16 by
 ai-edge-quantizer's float-casting recipe (fp16 weights, fp32 compute); int8 full-integer
 (int8 weights, activations, input and output) by torchao PT2E quantisation with
-litert-torch's quantizer, calibrated on training crops. Batch size 1, NCHW input."""
+litert-torch's quantizer, calibrated on training crops. Batch size 1, NHWC input (TFLite's own layout: the graph
+starts without a transpose, and the uint8 crop goes in as it is cut)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,19 @@ from .manifest import library_versions
 def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None) -> dict:
     litert_torch = require("litert_torch", "TFLite export")
     out = Path(out_dir) / "model.tflite"
-    example = (torch.zeros(1, 3, crop.size, crop.size),)
-    model = model.eval()
+    example = (torch.zeros(1, crop.size, crop.size, 3),)
+    model = ChannelsLastInput(model.eval()).eval()
     if precision == "int8":
         pt2e = require("litert_torch.quantize.pt2e_quantizer", "TFLite int8 quantisation")
         quant_config = require("litert_torch.quantize.quant_config", "TFLite int8 quantisation")
         quantize_pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "TFLite int8 quantisation")
         quantizer = pt2e.PT2EQuantizer().set_global(pt2e.get_symmetric_quantization_config(is_per_channel=True))
-        graph = quantize_pt2e.prepare_pt2e(torch.export.export(model, example).module(), quantizer)
+        # strict=True: non-strict export leaves the residual adds without the source record the
+        # quantizer matches them by, so they stayed float (dequantise, add, quantise: 22 extra ops).
+        graph = quantize_pt2e.prepare_pt2e(torch.export.export(model, example, strict=True).module(), quantizer)
         with torch.no_grad():
             for c in calib:
-                graph(torch.from_numpy(normalise(c, crop.mean, crop.std)))
+                graph(torch.from_numpy(np.ascontiguousarray(normalise(c, crop.mean, crop.std).transpose(0, 2, 3, 1))))
         graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
         litert_torch.convert(graph, example, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)).export(str(out))
         converter = "litert_torch.convert + torchao PT2E (PT2EQuantizer, symmetric per-channel, static)"
@@ -42,11 +45,23 @@ def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precisi
     interpreter = require("ai_edge_litert.interpreter", "TFLite inference").Interpreter(model_path=str(out))
     inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     return {"format": "tflite", "model_file": "model.tflite", "converter": converter,
-            "input": {"name": inp["name"], "shape": [int(v) for v in inp["shape"]], "layout": "NCHW",
+            "input": {"name": inp["name"], "shape": [int(v) for v in inp["shape"]], "layout": "NHWC",
                       "dtype": np.dtype(inp["dtype"]).name, "quantization": _qparams(inp)},
             "output": {"name": outp["name"], "shape": [int(v) for v in outp["shape"]], "dtype": np.dtype(outp["dtype"]).name,
                        "quantization": _qparams(outp)},
             "versions": library_versions("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "torchao", "opencv-python", "opencv-python-headless")}
+
+
+class ChannelsLastInput(torch.nn.Module):
+    """The landmark model taking NHWC input: the converter's own NHWC-to-NCHW bookkeeping
+    cancels this permute, so no transpose is left at the input."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x.permute(0, 3, 1, 2))
 
 
 def _qparams(detail: dict):

@@ -1,6 +1,7 @@
 """LiteRT (TFLite) predictor via ai-edge-litert, XNNPACK on CPU. The exported models take
 batch 1; int8 models take int8 input, quantised with the scale and zero point the
-manifest (and the model) state."""
+manifest (and the model) state. The input layout is the manifest's: NHWC (exports since
+2026-12-02) or NCHW (earlier ones)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class TfLitePredictor(Predictor):
         self.interpreter.allocate_tensors()
         self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
         self.description = "LiteRT (ai-edge-litert) XNNPACK CPU"
+        self.channels_last = manifest["input"].get("layout", "NCHW") == "NHWC"
+        shape = list(self.input["shape"])
+        if shape[3 if self.channels_last else 1] != 3:
+            raise EdgemarkError(f"{model_path}: the manifest says {manifest['input'].get('layout', 'NCHW')} input, "
+                                f"the model takes shape {shape}")
         self.lookup = None
         if self.input["dtype"] != np.float32:
             # Integer input: normalising then quantising is a function of each uint8 value and
@@ -33,9 +39,10 @@ class TfLitePredictor(Predictor):
 
     def _prepare(self, crops: np.ndarray) -> np.ndarray:
         if self.lookup is None:
-            return super()._prepare(crops)
+            x = super()._prepare(crops)  # NCHW
+            return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.channels_last else x
         quantised = np.stack([cv2.LUT(crop, self.lookup) for crop in crops])  # per channel, 10x numpy's fancy indexing
-        return np.ascontiguousarray(quantised.transpose(0, 3, 1, 2))
+        return quantised if self.channels_last else np.ascontiguousarray(quantised.transpose(0, 3, 1, 2))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         out = []
