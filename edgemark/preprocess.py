@@ -115,13 +115,14 @@ def _area_reduce(image: np.ndarray, m: np.ndarray, size: int, scale: float):
     return reduced, to_region
 
 
-def normalise(crops_rgb: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 crops (N, H, W, 3) or (H, W, 3) -> float32 (N, 3, H, W)."""
+def normalise(crops_rgb: np.ndarray, mean, std, channels_last: bool = False) -> np.ndarray:
+    """uint8 crops (N, H, W, 3) or (H, W, 3) -> float32 (N, 3, H, W), or (N, H, W, 3) with
+    ``channels_last`` (a model that takes NHWC input)."""
     crops = np.asarray(crops_rgb)
     if crops.ndim == 3:
         crops = crops[None]
     x = (crops.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return x if channels_last else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def image_to_normalised(points: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:

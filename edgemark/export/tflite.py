@@ -31,7 +31,7 @@ def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precisi
         graph = quantize_pt2e.prepare_pt2e(torch.export.export(model, example, strict=True).module(), quantizer)
         with torch.no_grad():
             for c in calib:
-                graph(torch.from_numpy(np.ascontiguousarray(normalise(c, crop.mean, crop.std).transpose(0, 2, 3, 1))))
+                graph(torch.from_numpy(normalise(c, crop.mean, crop.std, channels_last=True)))
         graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
         litert_torch.convert(graph, example, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)).export(str(out))
         converter = "litert_torch.convert + torchao PT2E (PT2EQuantizer, symmetric per-channel, static)"

@@ -39,8 +39,7 @@ class TfLitePredictor(Predictor):
 
     def _prepare(self, crops: np.ndarray) -> np.ndarray:
         if self.lookup is None:
-            x = super()._prepare(crops)  # NCHW
-            return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if self.channels_last else x
+            return normalise(crops, self.crop.mean, self.crop.std, channels_last=self.channels_last)
         quantised = np.stack([cv2.LUT(crop, self.lookup) for crop in crops])  # per channel, 10x numpy's fancy indexing
         return quantised if self.channels_last else np.ascontiguousarray(quantised.transpose(0, 3, 1, 2))
 
