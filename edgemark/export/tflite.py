@@ -1,8 +1,9 @@
 """TFLite export with litert-torch: fp32 by ``litert_torch.convert``; fp16 by
 ai-edge-quantizer's float-casting recipe (fp16 weights, fp32 compute); int8 full-integer
 (int8 weights, activations, input and output) by torchao PT2E quantisation with
-litert-torch's quantizer, calibrated on training crops. Batch size 1, NHWC input (TFLite's own layout: the graph
-starts without a transpose, and the uint8 crop goes in as it is cut)."""
+litert-torch's quantizer, calibrated on training crops. Batch size 1, NHWC input
+(TFLite's own layout: the graph starts without a transpose, and the uint8 crop goes in as
+it is cut)."""
 
 from __future__ import annotations
 
