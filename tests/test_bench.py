@@ -405,3 +405,26 @@ def test_bench_measures_mediapipe_as_a_peer_in_the_same_run(data_dir, detector_m
     assert "peer peer-mediapipe-cuhk5" in (out / "results.md").read_text()
     done = edgemark("bench", "--model", ROOT / "exported" / "mobilenetv2_96", "--peer", "blazeface", "--out", tmp_path / "x")
     assert done.returncode == 2 and "--peer must be mediapipe or none" in done.stderr
+
+
+def test_bench_no_amx_measures_with_amx_refused(tmp_path):
+    """`edgemark bench --no-amx`: every worker refuses itself AMX before loading, the row is
+    measured, and the results say how AMX stood; refused for a remote device."""
+    if not (ROOT / "exported" / "mobilenetv2_96" / "tflite-int8" / "manifest.json").exists():
+        pytest.skip("the shipped model is not in this checkout")
+    pytest.importorskip("ai_edge_litert")
+    from edgemark import x86_amx
+
+    if not x86_amx.is_supported():
+        done = edgemark("bench", "--no-amx", "--out", tmp_path / "x", *QUICK, cwd=ROOT)
+        assert done.returncode != 0 and "x86_64 Linux only" in done.stderr
+        return
+    out = tmp_path / "out"
+    done = edgemark("bench", "--no-amx", "--target", "tflite", "--precision", "int8", "--out", out, *QUICK, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert {r["artifact"] for r in results["rows"]} == {"torch-fp32", "tflite-int8"} and not results["skipped"]
+    expected = "denied to every worker (--no-amx)" if x86_amx.cpu_has_amx() else "not on this CPU"
+    assert results["settings"]["amx"] == expected and f"Intel AMX: {expected}" in (out / "results.md").read_text()
+    done = edgemark("bench", "--no-amx", "--device", "ssh://pi@example.invalid", "--out", tmp_path / "y", cwd=ROOT)
+    assert done.returncode != 0 and "--no-amx applies to the local CPU benchmark only" in done.stderr

@@ -206,7 +206,8 @@ def markdown(results: dict) -> str:
              f"Throttling before: `{json.dumps(results['throttle_before'])}`; after: `{json.dumps(results.get('throttle_after', {}))}`", "",
              f"Method: {results['settings']['latency']}; each artifact x threads x batch in a fresh process; warm-up "
              f"{results['settings']['warmup']} calls, then at least {results['settings']['min_runs']} calls and "
-             f"{results['settings']['min_seconds']} s; threads pinned to as many cores: {results['settings'].get('pinned')}. "
+             f"{results['settings']['min_seconds']} s; threads pinned to as many cores: {results['settings'].get('pinned')}; "
+             f"Intel AMX: {results['settings'].get('amx', 'not recorded')}. "
              f"RSS increase = peak RSS minus the bare interpreter's. Accuracy on {results.get('accuracy_list') or 'no list (no --data)'}.", "",
              "| artifact | threads | batch | p50 ms | p90 ms | p99 ms | mean ± std ms | img/s | load ms | first ms | peak RSS MiB | +RSS MiB | size KiB | NME % | FR % | drop pp | runtime |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

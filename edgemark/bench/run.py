@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import x86_amx
 from ..environment import machine_summary, throttle_state
 from ..errors import EdgemarkError
 from ..export.manifest import library_versions, read_manifest
@@ -143,12 +145,16 @@ def _signals_raise(out_dir: Path):
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
               test_crops: tuple | None = None, warmup: int = 20, min_runs: int = 200, min_seconds: float = 2.0,
               pin: bool = True, command: str = "", progress=None, frame: np.ndarray | None = None,
-              detectors: list[str] = (), refine: int | None = None, peers: dict | None = None) -> dict:
+              detectors: list[str] = (), refine: int | None = None, peers: dict | None = None, amx: bool = True) -> dict:
     """Landmark models per face crop (every artifact x threads x batch) and, given a
     ``frame`` and ``detectors``, the pipeline per frame: each detector alone, and detector
     + landmarks + ``refine`` passes with each artifact (batch 1). ``peers``: another
     project's model by its ``load_predictor`` name (``mediapipe:cuhk5``) -> its own test
-    crops (or None), measured the same way in the same run, batch 1."""
+    crops (or None), measured the same way in the same run, batch 1. ``amx=False``: every
+    worker refuses itself Intel AMX before loading (``edgemark.x86_amx``), so XNNPACK runs
+    int8 on AVX-512 VNNI kernels instead."""
+    if not amx and not x86_amx.is_supported():
+        raise EdgemarkError(f"--no-amx applies to x86_64 Linux only (AMX is an Intel x86 feature); this is {platform.machine()}")
     artifacts = find_artifacts(model_dir, targets, precisions)
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
@@ -156,9 +162,9 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "ncnn", "executorch", "numpy", "opencv-python",
                                                 "opencv-python-headless"),
                "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
-                            "pinned": pin, "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
-                                                      "+ inference; the crops are the test faces (repeated when fewer than the "
-                                                      "batch), else random"},
+                            "pinned": pin, "amx": _amx_setting(amx),
+                            "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
+                                       "+ inference; the crops are the test faces (repeated when fewer than the batch), else random"},
                "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
     jobs = [(a, t, b) for a in artifacts for t in threads for b in batches]
     jobs += [(peer, t, 1) for peer in (peers or {}) for t in threads]
@@ -194,7 +200,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             if reason:
                 results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": reason})
                 continue
-            spec = {"artifact": str(artifact), "threads": n_threads, "batch": batch, "device": device, "pin": pin,
+            spec = {"artifact": str(artifact), "threads": n_threads, "batch": batch, "device": device, "pin": pin, "deny_amx": not amx,
                     "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"r{i}.json"),
                     "crops": str(tmp / "bench_crops.npy") if test_crops is not None else None,
                     "accuracy_crops": str(accuracy) if accuracy and artifact.name not in measured_accuracy else None}
@@ -224,7 +230,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             label = f"{detector} + {artifact.name if artifact else '(detector alone)'} threads={n_threads}"
             if progress:
                 progress(label, len(jobs) + i, len(jobs) + len(pipeline_jobs))
-            spec = {"artifact": str(artifact) if artifact else None, "threads": n_threads, "device": "cpu", "pin": pin,
+            spec = {"artifact": str(artifact) if artifact else None, "threads": n_threads, "device": "cpu", "pin": pin, "deny_amx": not amx,
                     "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"pr{i}.json"),
                     "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": refine}}
             (tmp / f"ps{i}.json").write_text(json.dumps(spec))
@@ -272,6 +278,13 @@ def _peer(name: str, test_crops, tmp: Path):
         np.savez(accuracy, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
         np.save(accuracy.with_suffix(".npy"), test_crops[0][:1])  # the timed crop
     return _PeerName(name), manifest, accuracy
+
+
+def _amx_setting(amx: bool) -> str:
+    """How Intel AMX stood for the workers, for the results and the report."""
+    if not x86_amx.cpu_has_amx():
+        return "not on this CPU"
+    return "allowed (the runtimes may use it)" if amx else "denied to every worker (--no-amx)"
 
 
 def _run_worker(spec_path: Path, n_threads: int) -> str | None:

@@ -1,6 +1,6 @@
 """One benchmark measurement in a fresh process: ``python -m edgemark.bench.worker SPEC.json``.
 
-Order: bare-interpreter RSS, pin to cores, load the artifact (timed), first inference
+Order: AMX refused when the spec says so (``--no-amx``), bare-interpreter RSS, pin to cores, load the artifact (timed), first inference
 (timed), warm-up and timed runs, peak RSS, then accuracy on prepared test crops (after
 the memory figures, so accuracy work does not inflate them). The result is written
 atomically to the path in the spec.
@@ -38,6 +38,10 @@ def batch_of(real: np.ndarray, batch: int) -> np.ndarray:
 
 def main(spec_path: str) -> int:
     spec = json.loads(open(spec_path).read())
+    if spec.get("deny_amx"):
+        from edgemark.x86_amx import deny_amx
+
+        deny_amx()  # before any runtime loads: XNNPACK asks for AMX once, when it first initialises
     process = psutil.Process()
     rss_bare = process.memory_info().rss
     pinned = None

@@ -61,6 +61,8 @@ def bench(
     min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
     accuracy_faces: Optional[int] = typer.Option(None, help="Use only the first N test faces for accuracy."),
     pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
+    amx: bool = typer.Option(True, help="--no-amx: refuse Intel AMX to every run (x86_64 Linux, local CPU), so XNNPACK's int8 "
+                             "kernels are its AVX-512 VNNI ones; on AMX Xeons its AMX tiles are slower for narrow models."),
     port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
     identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
     ssh_config: Optional[Path] = typer.Option(None, help="ssh_config file for --device ssh://..."),
@@ -92,6 +94,8 @@ def bench(
     from ..detect import DETECTORS
     from ..export.pipeline import PRECISIONS, TARGETS
 
+    if not amx and (devices is not None or device != "cpu"):
+        raise EdgemarkError("--no-amx applies to the local CPU benchmark only (--device cpu)")
     if devices is not None:
         _bench_fleet(model, devices, settings)
         return
@@ -116,7 +120,7 @@ def bench(
         results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
                             pin, "edgemark " + shlex.join(sys.argv[1:]),
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
-                            frame=frame, detectors=detectors, refine=refine, peers=peers)
+                            frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx)
     written = write_outputs(results, out)
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
