@@ -427,4 +427,30 @@ def test_bench_no_amx_measures_with_amx_refused(tmp_path):
     expected = "denied to every worker (--no-amx)" if x86_amx.cpu_has_amx() else "not on this CPU"
     assert results["settings"]["amx"] == expected and f"Intel AMX: {expected}" in (out / "results.md").read_text()
     done = edgemark("bench", "--no-amx", "--device", "ssh://pi@example.invalid", "--out", tmp_path / "y", cwd=ROOT)
-    assert done.returncode != 0 and "--no-amx applies to the local CPU benchmark only" in done.stderr
+    assert done.returncode != 0 and "--no-amx and --rounds apply to the local CPU benchmark only" in done.stderr
+
+
+def test_rounds_measure_the_list_in_turn_and_report_the_median_round(exported, tmp_path):
+    """--rounds 3: every row is measured three times, the list in turn; the row kept is the
+    median-p50 round, with all three p50s in results.json and their range in results.md."""
+    out_dir, _, _ = exported
+    out = tmp_path / "rounds"
+    results = run_bench(out_dir, "cpu", [1], [1], out, targets=["onnx"], precisions=["fp32"], rounds=3, **FAST)
+    write_outputs(results, out)
+    assert results["settings"]["rounds"] == 3 and results["rows"]
+    for row in results["rows"]:
+        rounds = row["p50_rounds_ms"]
+        assert len(rounds) == 3 and row["p50_ms"] == sorted(rounds)[1]
+    md = (out / "results.md").read_text()
+    r = results["rows"][0]
+    assert "3 rounds" in md and f"({min(r['p50_rounds_ms']):.3f}-{max(r['p50_rounds_ms']):.3f})" in md
+    load_results(out)  # the extra field passes the results check
+    bad = json.loads((out / "results.json").read_text())
+    bad["rows"][0]["p50_rounds_ms"] = [1.0, -2.0]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    from edgemark.errors import EdgemarkError
+
+    with pytest.raises(EdgemarkError, match=r"rows\[0\]\.p50_rounds_ms\[1\]"):
+        load_results(tmp_path / "bad.json")
+    done = edgemark("bench", "--model", out_dir, "--rounds", "0", "--out", tmp_path / "x", *QUICK)
+    assert done.returncode != 0 and "--rounds must be 1 or more" in done.stderr

@@ -93,6 +93,15 @@ class _Checker:
             wanted = "a positive number" if positive else f"a finite number >= {lo:g}"
             _fail(self.source, where + key, "missing" if key not in parent else f"expected {wanted}, got {_show(v)}")
 
+    def rounds(self, row: dict, where: str) -> None:
+        """The optional per-round p50s of a --rounds run: a non-empty list of positive numbers."""
+        values = self.list(row, "p50_rounds_ms", where, optional=True)
+        if "p50_rounds_ms" in row and not values:
+            _fail(self.source, where + "p50_rounds_ms", "expected a non-empty list")
+        for j in range(len(values)):
+            if not (_is_num(values[j]) and values[j] > 0):
+                _fail(self.source, f"{where}p50_rounds_ms[{j}]", f"expected a positive number, got {_show(values[j])}")
+
     def name(self, parent: dict, key: str, where: str, optional: bool = False) -> None:
         v = parent.get(key)
         if not (plain_name(v) or (optional and v is None)):
@@ -136,6 +145,7 @@ def validate_results(results, source) -> dict:
     check.int(settings, "warmup", "settings.", 0)
     check.int(settings, "min_runs", "settings.", 0)
     check.num(settings, "min_seconds", "settings.", 0)
+    check.int(settings, "rounds", "settings.", 1, optional=True)
     for i, row in enumerate(check.list(results, "rows", "")):
         where = f"rows[{i}]."
         if not isinstance(row, dict):
@@ -146,6 +156,7 @@ def validate_results(results, source) -> dict:
         for key in ("format", "precision", "provider"):
             check.str(row, key, where)
         check.num(row, "p50_ms", where, positive=True)
+        check.rounds(row, where)
         for key in TIMES[1:] + ("load_ms", "first_inference_ms", "peak_rss_mib", "rss_increase_mib"):
             check.num(row, key, where)
         check.num(row, "size_bytes", where, 0)
@@ -177,6 +188,7 @@ def validate_results(results, source) -> dict:
         check.int(row, "faces_found", where, 0)
         for key in TIMES + ("rss_increase_mib",):
             check.num(row, key, where)
+        check.rounds(row, where)
     return results
 
 
@@ -207,12 +219,12 @@ def markdown(results: dict) -> str:
              f"Method: {results['settings']['latency']}; each artifact x threads x batch in a fresh process; warm-up "
              f"{results['settings']['warmup']} calls, then at least {results['settings']['min_runs']} calls and "
              f"{results['settings']['min_seconds']} s; threads pinned to as many cores: {results['settings'].get('pinned')}; "
-             f"Intel AMX: {results['settings'].get('amx', 'not recorded')}. "
+             f"Intel AMX: {results['settings'].get('amx', 'not recorded')}. {_rounds_sentence(results['settings'].get('rounds', 1))}"
              f"RSS increase = peak RSS minus the bare interpreter's. Accuracy on {results.get('accuracy_list') or 'no list (no --data)'}.", "",
              "| artifact | threads | batch | p50 ms | p90 ms | p99 ms | mean ± std ms | img/s | load ms | first ms | peak RSS MiB | +RSS MiB | size KiB | NME % | FR % | drop pp | runtime |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results["rows"]:
-        lines.append(f"| {r['artifact']} | {r['threads']} | {r['batch']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
+        lines.append(f"| {r['artifact']} | {r['threads']} | {r['batch']} | {r['p50_ms']:.3f}{_spread(r)} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | "
                      f"{r['mean_ms']:.3f} ± {r['std_ms']:.3f} | {r['throughput_ips']:.0f} | {r['load_ms']:.0f} | {r['first_inference_ms']:.1f} | "
                      f"{r['peak_rss_mib']:.0f} | {r['rss_increase_mib']:.0f} | {r['size_bytes'] / 1024:.0f} | "
                      f"{_pct(r.get('nme'))} | {_pct(r.get('failure_rate'))} | "
@@ -224,6 +236,19 @@ def markdown(results: dict) -> str:
     if results["skipped"]:
         lines += ["", "Not measured:", ""] + [f"- {s['artifact']} threads={s['threads']} batch={s['batch']}: {s['reason']}" for s in results["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def _rounds_sentence(rounds: int) -> str:
+    if rounds <= 1:
+        return ""
+    return (f"{rounds} rounds, the whole list measured in turn each round: every row is its round with the median p50, "
+            "the p50 range over the rounds in brackets. ")
+
+
+def _spread(row: dict) -> str:
+    """' (lowest-highest)' p50 over the rounds, when there were several."""
+    rounds = row.get("p50_rounds_ms")
+    return f" ({min(rounds):.3f}-{max(rounds):.3f})" if rounds else ""
 
 
 def pipeline_lines(results: dict) -> list[str]:
@@ -238,7 +263,7 @@ def pipeline_lines(results: dict) -> list[str]:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         refine = "" if r.get("refine") is None else r["refine"]
-        lines.append(f"| {r['detector']} | {r.get('artifact') or '(detector alone)'} | {r['threads']} | {refine} | {r['faces_found']} | {r['p50_ms']:.3f} | "
+        lines.append(f"| {r['detector']} | {r.get('artifact') or '(detector alone)'} | {r['threads']} | {refine} | {r['faces_found']} | {r['p50_ms']:.3f}{_spread(r)} | "
                      f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} ± {r['std_ms']:.3f} | {r['throughput_ips']:.0f} | "
                      f"{r['rss_increase_mib']:.0f} |")
     return lines

@@ -145,14 +145,19 @@ def _signals_raise(out_dir: Path):
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
               test_crops: tuple | None = None, warmup: int = 20, min_runs: int = 200, min_seconds: float = 2.0,
               pin: bool = True, command: str = "", progress=None, frame: np.ndarray | None = None,
-              detectors: list[str] = (), refine: int | None = None, peers: dict | None = None, amx: bool = True) -> dict:
+              detectors: list[str] = (), refine: int | None = None, peers: dict | None = None, amx: bool = True,
+              rounds: int = 1) -> dict:
     """Landmark models per face crop (every artifact x threads x batch) and, given a
     ``frame`` and ``detectors``, the pipeline per frame: each detector alone, and detector
     + landmarks + ``refine`` passes with each artifact (batch 1). ``peers``: another
     project's model by its ``load_predictor`` name (``mediapipe:cuhk5``) -> its own test
     crops (or None), measured the same way in the same run, batch 1. ``amx=False``: every
     worker refuses itself Intel AMX before loading (``edgemark.x86_amx``), so XNNPACK runs
-    int8 on AVX-512 VNNI kernels instead."""
+    int8 on AVX-512 VNNI kernels instead. ``rounds`` > 1: the whole list is measured that
+    many times in turn, so a machine that drifts (a shared VM) slows every row alike; each
+    row is its round with the median p50, every round's p50 beside it."""
+    if rounds < 1:
+        raise EdgemarkError(f"--rounds must be 1 or more, not {rounds}")
     if not amx and not x86_amx.is_supported():
         raise EdgemarkError(f"--no-amx applies to x86_64 Linux only (AMX is an Intel x86 feature); this is {platform.machine()}")
     artifacts = find_artifacts(model_dir, targets, precisions)
@@ -162,7 +167,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "ncnn", "executorch", "numpy", "opencv-python",
                                                 "opencv-python-headless"),
                "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
-                            "pinned": pin, "amx": _amx_setting(amx),
+                            "pinned": pin, "amx": _amx_setting(amx), "rounds": rounds,
                             "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
                                        "+ inference; the crops are the test faces (repeated when fewer than the batch), else random"},
                "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
@@ -183,16 +188,20 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             accuracy_file = tmp / "test_crops.npz"
             np.savez(accuracy_file, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
         measured_accuracy: dict[str, dict] = {}
-        for i, (artifact, n_threads, batch) in enumerate(jobs):
+        measured: dict[int, list[dict]] = {}  # job index -> its row of each round
+        for round_index, i in ((r, i) for r in range(rounds) for i in range(len(jobs))):
+            artifact, n_threads, batch = jobs[i]
+            if round_index and i not in measured:
+                continue  # skipped in the first round
             is_peer = isinstance(artifact, str)
             if is_peer:
                 artifact, manifest, accuracy = _peer(artifact, (peers or {}).get(artifact), tmp)
             else:
                 _, manifest = read_manifest(artifact, verify=False)
                 accuracy = accuracy_file
-            label = f"{artifact.name} threads={n_threads} batch={batch}"
+            label = f"{artifact.name} threads={n_threads} batch={batch}" + (f" round {round_index + 1}/{rounds}" if rounds > 1 else "")
             if progress:
-                progress(label, i, len(jobs))
+                progress(label, round_index * len(jobs) + i, rounds * len(jobs))
             reason = gpu_unavailable_reason(manifest["format"]) if device == "gpu" else None
             fixed = manifest["input"]["shape"][0]
             if reason is None and fixed not in (-1, None) and batch != fixed:
@@ -212,7 +221,8 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
             (tmp / f"s{i}.json").write_text(json.dumps(spec))
             failure = _run_worker(tmp / f"s{i}.json", n_threads)
             if failure:
-                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": failure})
+                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch,
+                                           "reason": failure + (f" (round {round_index + 1})" if rounds > 1 else "")})
                 continue
             row = json.loads((tmp / f"r{i}.json").read_text())
             if "accuracy" in row:
@@ -221,15 +231,21 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                        size_bytes=sum(f["bytes"] for f in manifest["files"].values()))
             if is_peer:
                 row["peer"] = manifest["source"]
-            results["rows"].append(row)
+            measured.setdefault(i, []).append(row)
+            results["rows"] = [median_round(measured[k]) for k in sorted(measured)]
             _attach_accuracy(results, measured_accuracy)
             write_json_atomic(out_dir / "results.json", results)  # whole after every measurement
         if pipeline_jobs:
             np.save(tmp / "frame.npy", frame)
-        for i, (detector, artifact, n_threads) in enumerate(pipeline_jobs):
+        measured_frames: dict[int, list[dict]] = {}
+        for round_index, i in ((r, i) for r in range(rounds) for i in range(len(pipeline_jobs))):
+            detector, artifact, n_threads = pipeline_jobs[i]
+            if round_index and i not in measured_frames:
+                continue  # failed in the first round
             label = f"{detector} + {artifact.name if artifact else '(detector alone)'} threads={n_threads}"
+            label += f" round {round_index + 1}/{rounds}" if rounds > 1 else ""
             if progress:
-                progress(label, len(jobs) + i, len(jobs) + len(pipeline_jobs))
+                progress(label, rounds * len(jobs) + round_index * len(pipeline_jobs) + i, rounds * (len(jobs) + len(pipeline_jobs)))
             spec = {"artifact": str(artifact) if artifact else None, "threads": n_threads, "device": "cpu", "pin": pin, "deny_amx": not amx,
                     "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"pr{i}.json"),
                     "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": refine}}
@@ -241,13 +257,24 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
                 continue
             row = json.loads((tmp / f"pr{i}.json").read_text())
             row["artifact"] = artifact.name if artifact else None
-            results["pipeline_rows"].append(row)
+            measured_frames.setdefault(i, []).append(row)
+            results["pipeline_rows"] = [median_round(measured_frames[k]) for k in sorted(measured_frames)]
             write_json_atomic(out_dir / "results.json", results)
     results["throttle_after"] = throttle_state()
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     _attach_accuracy(results, measured_accuracy)
     write_json_atomic(out_dir / "results.json", results)
     return results
+
+
+def median_round(rows: list[dict]) -> dict:
+    """One measurement's row from its rounds: the round with the median p50 (the lower middle
+    one for an even count), so every figure in it comes from the same run of the worker; with
+    more than one round, every round's p50 too."""
+    row = dict(sorted(rows, key=lambda r: r["p50_ms"])[(len(rows) - 1) // 2])
+    if len(rows) > 1:
+        row["p50_rounds_ms"] = [r["p50_ms"] for r in rows]
+    return row
 
 
 class _PeerName(str):

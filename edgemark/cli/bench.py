@@ -63,6 +63,8 @@ def bench(
     pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
     amx: bool = typer.Option(True, help="--no-amx: refuse Intel AMX to every run (x86_64 Linux, local CPU), so XNNPACK's int8 "
                              "kernels are its AVX-512 VNNI ones; on AMX Xeons its AMX tiles are slower for narrow models."),
+    rounds: int = typer.Option(1, help="Measure the whole list this many times in turn (local CPU): on a machine whose speed "
+                               "drifts (a shared VM) every row then sees the same drift; each row reports its median round."),
     port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
     identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
     ssh_config: Optional[Path] = typer.Option(None, help="ssh_config file for --device ssh://..."),
@@ -94,8 +96,8 @@ def bench(
     from ..detect import DETECTORS
     from ..export.pipeline import PRECISIONS, TARGETS
 
-    if not amx and (devices is not None or device != "cpu"):
-        raise EdgemarkError("--no-amx applies to the local CPU benchmark only (--device cpu)")
+    if (not amx or rounds != 1) and (devices is not None or device != "cpu"):
+        raise EdgemarkError("--no-amx and --rounds apply to the local CPU benchmark only (--device cpu)")
     if devices is not None:
         _bench_fleet(model, devices, settings)
         return
@@ -120,7 +122,7 @@ def bench(
         results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
                             pin, "edgemark " + shlex.join(sys.argv[1:]),
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
-                            frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx)
+                            frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds)
     written = write_outputs(results, out)
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
