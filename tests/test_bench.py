@@ -454,3 +454,15 @@ def test_rounds_measure_the_list_in_turn_and_report_the_median_round(exported, t
         load_results(tmp_path / "bad.json")
     done = edgemark("bench", "--model", out_dir, "--rounds", "0", "--out", tmp_path / "x", *QUICK)
     assert done.returncode != 0 and "--rounds must be 1 or more" in done.stderr
+
+
+def test_peer_summary_gives_the_ratio_within_each_round():
+    from edgemark.bench.report import summary_lines
+
+    base = {"threads": 1, "batch": 1, "format": "tflite", "nme": 0.033}
+    rows = [{**base, "artifact": "tflite-int8", "precision": "int8", "p50_ms": 1.0, "p50_rounds_ms": [1.0, 0.5, 2.0]},
+            {**base, "artifact": "peer-x", "precision": "fp32", "peer": "X", "p50_ms": 3.0, "p50_rounds_ms": [2.0, 2.0, 3.0], "nme": 0.05}]
+    text = "\n".join(summary_lines({"rows": rows}))
+    assert "is 3.0x faster (per round: 2.0x, 4.0x, 1.5x)." in text
+    rows[0].pop("p50_rounds_ms")
+    assert "is 3.0x faster." in "\n".join(summary_lines({"rows": rows}))

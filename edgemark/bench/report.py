@@ -269,6 +269,15 @@ def pipeline_lines(results: dict) -> list[str]:
     return lines
 
 
+def _per_round_ratios(slow: dict, fast: dict) -> str:
+    """' (per round: 3.2x, 3.6x, 3.8x)': the ratio within each round of a --rounds run, where
+    both rows were measured minutes apart at most; empty for a single pass."""
+    a, b = slow.get("p50_rounds_ms"), fast.get("p50_rounds_ms")
+    if not a or not b or len(a) != len(b):
+        return ""
+    return " (per round: " + ", ".join(f"{x / y:.1f}x" for x, y in zip(a, b)) + ")"
+
+
 def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
     """The fastest artifact at equal accuracy, and int8's speedup over fp32 per runtime (batch 1)."""
     rows = [r for r in results["rows"] if r["batch"] == 1 and "peer" not in r]
@@ -283,7 +292,8 @@ def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
             if ours:
                 lines.append(f"- {t} thread(s): peer {peer['artifact']} ({peer['peer']}): p50 {peer['p50_ms']:.3f} ms"
                              + (f", NME {peer['nme'] * 100:.2f} %" if peer.get("nme") is not None else "")
-                             + f"; the fastest int8 artifact ({ours['artifact']}) is {peer['p50_ms'] / ours['p50_ms']:.1f}x faster.")
+                             + f"; the fastest int8 artifact ({ours['artifact']}) is {peer['p50_ms'] / ours['p50_ms']:.1f}x faster"
+                             + _per_round_ratios(peer, ours) + ".")
         equal = [r for r in at if r.get("nme") is not None and r.get("nme_drop_pp") is not None and r["nme_drop_pp"] <= equal_pp]
         if equal:
             best = min(equal, key=lambda r: r["p50_ms"])
