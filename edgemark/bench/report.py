@@ -239,6 +239,7 @@ def markdown(results: dict) -> str:
 
 
 def _rounds_sentence(rounds: int) -> str:
+    """How a --rounds run picked its rows, for the Method line; empty for a single pass."""
     if rounds <= 1:
         return ""
     return (f"{rounds} rounds, the whole list measured in turn each round: every row is its round with the median p50, "

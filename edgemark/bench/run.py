@@ -192,7 +192,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
         for round_index, i in ((r, i) for r in range(rounds) for i in range(len(jobs))):
             artifact, n_threads, batch = jobs[i]
             if round_index and i not in measured:
-                continue  # skipped in the first round
+                continue  # skipped or failed in the first round
             is_peer = isinstance(artifact, str)
             if is_peer:
                 artifact, manifest, accuracy = _peer(artifact, (peers or {}).get(artifact), tmp)

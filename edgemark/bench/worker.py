@@ -1,9 +1,9 @@
 """One benchmark measurement in a fresh process: ``python -m edgemark.bench.worker SPEC.json``.
 
-Order: AMX refused when the spec says so (``--no-amx``), bare-interpreter RSS, pin to cores, load the artifact (timed), first inference
-(timed), warm-up and timed runs, peak RSS, then accuracy on prepared test crops (after
-the memory figures, so accuracy work does not inflate them). The result is written
-atomically to the path in the spec.
+Order: Intel AMX refused when the spec says so (``--no-amx``), bare-interpreter RSS, pin
+to cores, load the artifact (timed), first inference (timed), warm-up and timed runs, peak
+RSS, then accuracy on prepared test crops (after the memory figures, so accuracy work does
+not inflate them). The result is written atomically to the path in the spec.
 """
 
 from __future__ import annotations
