@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import matplotlib
 
@@ -13,24 +15,30 @@ from .io import atomic_path  # noqa: E402
 
 GREEN, RED = (0, 200, 0), (0, 0, 255)  # BGR
 
+# matplotlib is not thread-safe: its mathtext parser (the log axes' tick labels) shares state,
+# and two threads drawing at once fail with ParseException. A fleet benchmark writes each
+# device's figures from its own thread, so every figure is drawn holding this lock.
+FIGURE_LOCK = threading.Lock()
+
 
 def plot_ced(curves: dict[str, np.ndarray], path, threshold: float = 0.10, title: str = "") -> None:
     """Cumulative error distribution: share of faces with NME <= x, one curve per name."""
-    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    xs = np.linspace(0, threshold * 1.5, 301)
-    for name, per_face in curves.items():
-        ax.plot(xs * 100, [(per_face <= x).mean() * 100 for x in xs], label=name)
-    ax.axvline(threshold * 100, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("NME (% of inter-ocular distance)")
-    ax.set_ylabel("faces (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title(title or "Cumulative error distribution")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with FIGURE_LOCK:
+        fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
+        xs = np.linspace(0, threshold * 1.5, 301)
+        for name, per_face in curves.items():
+            ax.plot(xs * 100, [(per_face <= x).mean() * 100 for x in xs], label=name)
+        ax.axvline(threshold * 100, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("NME (% of inter-ocular distance)")
+        ax.set_ylabel("faces (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        ax.set_title(title or "Cumulative error distribution")
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
 
 
 def draw_points(image: np.ndarray, points: np.ndarray, color, radius: int = 2) -> None:

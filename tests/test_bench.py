@@ -239,6 +239,35 @@ def test_report_leaves_no_stale_plot(bench_results, tmp_path):
     assert not (folder / "pareto_threads4.png").exists() and (folder / "pareto_threads1.png").exists()
 
 
+def test_outputs_written_from_several_threads_at_once(bench_results, tmp_path):
+    """A fleet writes each device's results.md and plots from its own thread; matplotlib's
+    mathtext parser (the log axes' labels) is not thread-safe: this failed in CI before the
+    figures were drawn under one lock."""
+    import threading
+
+    _, results = bench_results
+    errors = []
+
+    def write(i):
+        for k in range(4):
+            folder = tmp_path / f"device{i}-{k}"
+            folder.mkdir()
+            try:
+                write_outputs(results, folder, source=folder / "results.json")
+            except Exception as e:  # noqa: BLE001 - collected and shown below
+                errors.append(f"{type(e).__name__}: {e}")
+
+    workers = [threading.Thread(target=write, args=(i,)) for i in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    for folder in tmp_path.iterdir():
+        assert (folder / "pareto_threads1.png").stat().st_size > 1000 and (folder / "latency.png").stat().st_size > 1000
+        assert "| artifact |" in (folder / "results.md").read_text()
+
+
 def _bad_copy(results, tmp_path, name, change):
     bad = json.loads(json.dumps(results))
     change(bad)

@@ -51,8 +51,9 @@ def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_l
                            "--warmup", "2", "--min-runs", "10", "--min-seconds", "0.1", "--out", str(out)],
                           capture_output=True, text=True, timeout=900)
     # what answered is written; the run still fails, naming the device that did not
-    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "1 of 3 devices failed: gone" in done.stderr.replace("\n", " ")
+    said = done.stdout[-6000:] + done.stderr[-3000:]  # each device's error is printed as it lands
+    assert done.returncode == 2, said
+    assert "1 of 3 devices failed: gone" in done.stderr.replace("\n", " "), said
     fleet = json.loads((out / "fleet.json").read_text())
     assert sorted(fleet["finished"]) == ["pi-a", "pi-b"]
     assert list(fleet["errors"]) == ["gone"] and "cannot connect" in fleet["errors"]["gone"]

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..errors import EdgemarkError  # noqa: E402
 from ..io import atomic_path, write_text_atomic  # noqa: E402
+from ..plots import FIGURE_LOCK  # noqa: E402
 
 COLUMNS = ["artifact", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "throughput_ips", "load_ms",
            "first_inference_ms", "peak_rss_mib", "rss_increase_mib", "size_bytes", "nme", "failure_rate", "auc", "nme_drop_pp",
@@ -376,11 +377,12 @@ def write_outputs(results: dict, out_dir: Path, source=None) -> list[Path]:
     write_text_atomic(out_dir / "results.md", markdown(results))
     written = [out_dir / "results.json", out_dir / "results.csv", out_dir / "results.md"]
     threads = sorted({r["threads"] for r in results["rows"]})
-    for t in threads:
-        if plot_pareto(results, out_dir / f"pareto_threads{t}.png", t):
-            written.append(out_dir / f"pareto_threads{t}.png")
-    if plot_latency_bars(results, out_dir / "latency.png"):
-        written.append(out_dir / "latency.png")
+    with FIGURE_LOCK:  # a fleet writes each device's outputs from its own thread
+        for t in threads:
+            if plot_pareto(results, out_dir / f"pareto_threads{t}.png", t):
+                written.append(out_dir / f"pareto_threads{t}.png")
+        if plot_latency_bars(results, out_dir / "latency.png"):
+            written.append(out_dir / "latency.png")
     for stale in [*out_dir.glob("pareto_threads*.png"), out_dir / "latency.png"]:
         if stale not in written and stale.is_file():
             stale.unlink()
