@@ -115,12 +115,14 @@ def available_targets():
 @pytest.fixture(scope="session")
 def exported(trained_checkpoint, small_lists, tmp_path_factory):
     from edgemark.data.lists import read_list
-    from edgemark.export.pipeline import PRECISIONS, export_all
+    from edgemark.export.pipeline import PRECISIONS, default_jobs, export_all
 
     out = tmp_path_factory.mktemp("exported") / "tiny"
-    reference, results = export_all(trained_checkpoint, out, available_targets(), list(PRECISIONS),
+    targets = available_targets()
+    # as the CLI does by default: the conversions in worker processes, one per core
+    reference, results = export_all(trained_checkpoint, out, targets, list(PRECISIONS),
                                     read_list(small_lists / "testImageList.txt"), read_list(small_lists / "trainImageList.txt"),
-                                    calib_size=32)
+                                    calib_size=32, jobs=default_jobs(len(targets) * len(PRECISIONS)))
     return out, reference, {r.name: r for r in results}
 
 

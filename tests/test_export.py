@@ -178,7 +178,8 @@ def test_98_point_model_exports_the_same_way(tmp_path):
     save_checkpoint(ckpt, {"recipe": recipe.to_dict(), "scheme": load_scheme("wflw98").to_dict(),
                            "crop": CropSpec(size=64).to_dict(), "box_rule": None, "model": model.state_dict()})
     targets = [t for t in available_targets() if t != "openvino"] + ["openvino"]
-    _, results = export_all(ckpt, tmp_path / "out", targets, ["fp32"], None, None)
+    _, results = export_all(ckpt, tmp_path / "out", targets, ["fp32"], None, None, jobs=2)
+    assert [r.name for r in results] == [f"{t}-fp32" for t in targets]  # target order, whatever finished first
     crops = np.random.default_rng(1).integers(0, 256, size=(2, 64, 64, 3), dtype=np.uint8)
     expected = load_predictor(tmp_path / "out" / "torch-fp32").predict_crops(crops)
     for r in results:
@@ -186,6 +187,23 @@ def test_98_point_model_exports_the_same_way(tmp_path):
         got = load_predictor(r.folder).predict_crops(crops)
         assert got.shape == (2, 98, 2)
         np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_conversions_in_worker_processes_make_the_same_artifacts(exported, trained_checkpoint, small_lists, tmp_path):
+    """The session export ran its conversions in worker processes (the CLI's default); the
+    same ONNX and NCNN artifacts made one after another in this process predict the same."""
+    out, _, made_in_workers = exported
+    targets = [t for t in ("onnx", "ncnn") if t in available_targets()]
+    _, results = export_all(trained_checkpoint, tmp_path / "serial", targets, ["fp32", "int8"], None,
+                            read_list(small_lists / "trainImageList.txt"), calib_size=32, jobs=1)
+    for r in results:
+        in_workers = made_in_workers[r.name]
+        assert r.manifest["calibration"] == in_workers.manifest["calibration"]
+        size = r.manifest["crop"]["size"]
+        crops = np.random.default_rng(2).integers(0, 256, size=(4, size, size, 3), dtype=np.uint8)
+        np.testing.assert_allclose(load_predictor(r.folder).predict_crops(crops),
+                                   load_predictor(in_workers.folder).predict_crops(crops), atol=1e-6)
+    assert not list(out.glob(".*.partial"))  # every worker's partial folder was published
 
 
 def test_int8_without_data_and_missing_extra_are_clear(trained_checkpoint, tmp_path):

@@ -41,13 +41,15 @@ def export(
     test_list: Optional[Path] = typer.Option(None, "--test-list", help="List for the accuracy check (default: DATA/testImageList.txt); "
                                              "a model of another scheme needs a list in its points (edgemark data pseudo-label)."),
     images: Optional[Path] = ImagesOption,
+    jobs: Optional[int] = typer.Option(None, min=1, help="Conversions run at once, each in its own process "
+                                       "(default: one per CPU core, at most 4; 1: one after another in this process)."),
 ):
     """Export to ONNX / OpenVINO / TFLite / NCNN / ExecuTorch in fp32 / fp16 / int8, check each in its own runtime."""
     from rich.table import Table
 
     from ..data.lists import read_list
     from ..environment import machine_line
-    from ..export.pipeline import PRECISIONS, TARGETS, export_all
+    from ..export.pipeline import PRECISIONS, TARGETS, default_jobs, export_all
     from ..export.report import write_export_readme
 
     if checkpoint is None:
@@ -93,7 +95,8 @@ def export(
             bar.refresh()
 
         reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
-                                        on_step=step, replace=replace)
+                                        on_step=step, replace=replace,
+                                        jobs=jobs or default_jobs(len(targets) * len(precisions)))
     command = "edgemark " + shlex.join(sys.argv[1:])
     write_export_readme(out, command, machine_line())
     table = Table(title=f"{checkpoint} -> {out}")

@@ -4,12 +4,21 @@ Each artifact is built in a hidden ``.TARGET-PRECISION.partial`` folder, loaded 
 real runtime, compared with the torch model, evaluated on the test list, given its
 manifest last, and only then renamed into place. A crash leaves a ``.partial`` folder
 that no loader accepts (it has no manifest, and the name is never read).
+
+The conversions are the slow part (an ExecuTorch or TFLite int8 one takes a minute or
+two, almost all of it in one Python thread), so with ``jobs`` > 1 they run in that many
+worker processes at once, the slowest first; this process checks and publishes each
+artifact as its conversion comes back, in the same way as with ``jobs`` = 1.
 """
 
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +41,9 @@ from .tflite import export_tflite
 
 TARGETS = ("onnx", "openvino", "tflite", "ncnn", "executorch")
 PRECISIONS = ("fp32", "fp16", "int8")
+# the order conversions start in with several jobs, slowest first (measured on 2 cores:
+# ExecuTorch int8 ~60-120 s, ExecuTorch fp32/fp16 and TFLite ~25-70 s, the rest under 25 s)
+SLOWEST_FIRST = [f"{t}-{p}" for t in ("executorch", "tflite", "openvino", "ncnn", "onnx") for p in ("int8", "fp32", "fp16")]
 EXPORTERS = {"onnx": export_onnx, "openvino": export_openvino, "tflite": export_tflite, "ncnn": export_ncnn,
              "executorch": export_executorch}
 CHECKPOINT_KEYS = ("format", "recipe", "scheme", "crop", "box_rule", "model", "epoch", "best_val_nme", "train_list",
@@ -121,8 +133,10 @@ def foreign_artifacts(out: Path, sha256: str) -> list[tuple[Path, dict]]:
 
 
 def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
-               calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False) -> tuple[dict | None, list[ExportResult]]:
-    """Export every (target, precision); returns the torch reference accuracy and one result per artifact.
+               calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False,
+               jobs: int = 1) -> tuple[dict | None, list[ExportResult]]:
+    """Export every (target, precision); returns the torch reference accuracy and one result per artifact,
+    in target x precision order. ``jobs``: conversions run at once, in worker processes (1: here, one after another).
     An export folder holds one checkpoint's artifacts: artifacts of another checkpoint in
     ``out`` are an error, or deleted first with ``replace``."""
     checkpoint, out = Path(checkpoint), Path(out)
@@ -156,33 +170,94 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
         _set_accuracy(reference_folder, reference_accuracy, reference_accuracy)
     parity = prepared[0][:32] if prepared is not None else _synthetic_crops(reference.crop.size)
     torch_parity = reference.predict_crops(parity)
-    results = []
-    for target in targets:
-        for precision in precisions:
-            name = f"{target}-{precision}"
-            on_step(name, len(results) + 1, total)
-            partial = out / f".{name}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
+    tasks = [(target, precision) for target in targets for precision in precisions]
+    for target, precision in tasks:
+        partial = out / f".{target}-{precision}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+    done = {}
+    for target, precision, info in conversions(tasks, reference, reference_folder, out, calib, jobs,
+                                               on_start=lambda message: on_step(message, len(done) + 1, total)):
+        name = f"{target}-{precision}"
+        partial = out / f".{name}.partial"
+        manifest = {**base_manifest(state, checkpoint, precision), **info, "name": name,
+                    "calibration": calib_info if precision == "int8" else None}
+        write_manifest(partial, manifest)
+        predictor = load_predictor(partial)
+        diff = float(np.abs(predictor.predict_crops(parity) - torch_parity).max())
+        accuracy = None
+        if prepared is not None:
+            accuracy = _summary(evaluate(predictor, test_faces, prepared=prepared))
+            accuracy["nme_drop_pp"] = (accuracy["nme"] - reference_accuracy["nme"]) * 100
+        manifest = write_manifest(partial, {**manifest, "parity": {"max_abs_diff_vs_torch": diff, "crops": len(parity)},
+                                            "accuracy": accuracy, "reference_accuracy": reference_accuracy})
+        del predictor
+        publish(partial, out / name)
+        done[(target, precision)] = ExportResult(name, out / name, manifest, accuracy, diff)
+        on_step(f"{name} done", len(done) + 1, total)
+    results = [done[task] for task in tasks]
+    return reference_accuracy, results
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_jobs(tasks: int) -> int:
+    """Worker processes for ``tasks`` conversions: one per core this process may use, at most 4
+    (each conversion holds 1-2 GB while it runs)."""
+    return max(1, min(tasks, usable_cores(), 4))
+
+
+def conversions(tasks, reference, reference_folder: Path, out: Path, calib, jobs: int, on_start):
+    """Convert each (target, precision) into its ``.partial`` folder; yields (target, precision,
+    the exporter's manifest entries) as each finishes."""
+    crop = reference.crop
+    if jobs <= 1 or len(tasks) <= 1:
+        for target, precision in tasks:
+            on_start(f"{target}-{precision}")
             model = copy.deepcopy(reference.model).cpu().eval()
             with output_to_log(out / "export.log"):
-                info = EXPORTERS[target](model, reference.crop, partial, precision, calib if precision == "int8" else None)
-            manifest = {**base_manifest(state, checkpoint, precision), **info, "name": name,
-                        "calibration": calib_info if precision == "int8" else None}
-            write_manifest(partial, manifest)
-            predictor = load_predictor(partial)
-            diff = float(np.abs(predictor.predict_crops(parity) - torch_parity).max())
-            accuracy = None
-            if prepared is not None:
-                accuracy = _summary(evaluate(predictor, test_faces, prepared=prepared))
-                accuracy["nme_drop_pp"] = (accuracy["nme"] - reference_accuracy["nme"]) * 100
-            manifest = write_manifest(partial, {**manifest, "parity": {"max_abs_diff_vs_torch": diff, "crops": len(parity)},
-                                                "accuracy": accuracy, "reference_accuracy": reference_accuracy})
-            del predictor
-            publish(partial, out / name)
-            results.append(ExportResult(name, out / name, manifest, accuracy, diff))
-            on_step(f"{name} done", len(results) + 1, total)
-    return reference_accuracy, results
+                info = EXPORTERS[target](model, crop, out / f".{target}-{precision}.partial", precision,
+                                         calib if precision == "int8" else None)
+            yield target, precision, info
+        return
+    order = sorted(tasks, key=lambda t: SLOWEST_FIRST.index(f"{t[0]}-{t[1]}"))
+    on_start(f"{len(tasks)} conversions, {min(jobs, len(tasks))} at once")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_start, initargs=(str(out / "export.log"), max(1, usable_cores() // jobs))) as pool:
+        running = {pool.submit(_convert_in_worker, str(reference_folder), target, precision,
+                               str(out / f".{target}-{precision}.partial"), calib if precision == "int8" else None):
+                   (target, precision) for target, precision in order}
+        try:
+            for future in as_completed(running):
+                target, precision = running[future]
+                try:
+                    info = future.result()
+                except BrokenProcessPool as e:
+                    raise EdgemarkError(f"{target}-{precision}: the converter's process died ({e}); "
+                                        f"its output is in {out / 'export.log'}") from None
+                yield target, precision, info
+        finally:
+            for future in running:
+                future.cancel()
+
+
+def _worker_start(log_path: str, threads: int) -> None:
+    """A conversion worker: its output (converters' native logging included) goes to the
+    export log for its whole life, and it uses its share of the cores."""
+    import torch
+
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    torch.set_num_threads(threads)
+
+
+def _convert_in_worker(reference_folder: str, target: str, precision: str, partial: str, calib) -> dict:
+    reference = load_predictor(Path(reference_folder))
+    return EXPORTERS[target](reference.model.cpu().eval(), reference.crop, Path(partial), precision, calib)
 
 
 def _summary(metrics: dict) -> dict:
