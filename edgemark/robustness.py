@@ -234,6 +234,7 @@ def write_report(result: dict, out_dir: Path, label: str, command: str, conditio
     import matplotlib.pyplot as plt
 
     from .io import atomic_path
+    from .plots import FIGURE_LOCK
 
     out_dir = Path(out_dir)
     write_json_atomic(out_dir / "robustness.json", result)
@@ -272,20 +273,21 @@ def write_report(result: dict, out_dir: Path, label: str, command: str, conditio
         xs = [{"scale": 1.0, "gamma": 1.0, "jpeg": 100, "small": None}.get(group, 0.0)] + [r["value"] for r in rows[1:]]
         if xs[0] is None:  # the unchanged photo has no single eye distance
             rows, xs = rows[1:], xs[1:]
-        fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
-        for p in PATHS:
-            pts = [(x, r[p]["nme"] * 100) for x, r in zip(xs, rows) if p in r and r[p]["nme"] is not None]
-            if pts:
-                ax.plot(*zip(*sorted(pts)), "o-", label=p)
-        ax.axhline(5, color="grey", ls="--", lw=0.8)
-        ax.set_xlabel(GROUPS[group], fontsize=7)
-        ax.set_ylabel("NME (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        ax.set_title(f"{label}: {group}", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(out_dir / f"robustness_{group}.png") as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
+        with FIGURE_LOCK:  # matplotlib is not thread-safe (edgemark.plots)
+            fig, ax = plt.subplots(figsize=(5, 3.5), dpi=110)
+            for p in PATHS:
+                pts = [(x, r[p]["nme"] * 100) for x, r in zip(xs, rows) if p in r and r[p]["nme"] is not None]
+                if pts:
+                    ax.plot(*zip(*sorted(pts)), "o-", label=p)
+            ax.axhline(5, color="grey", ls="--", lw=0.8)
+            ax.set_xlabel(GROUPS[group], fontsize=7)
+            ax.set_ylabel("NME (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+            ax.set_title(f"{label}: {group}", fontsize=8)
+            fig.tight_layout()
+            with atomic_path(out_dir / f"robustness_{group}.png") as tmp:
+                fig.savefig(tmp, format="png")
+            plt.close(fig)
         written.append(out_dir / f"robustness_{group}.png")
     return written

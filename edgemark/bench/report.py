@@ -473,25 +473,26 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def plot_models_pareto(rows: list[dict], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    cmap = plt.get_cmap("tab10")
-    for i, model in enumerate(models):
-        mine = [r for r in rows if r["model"] == model]
-        for r in mine:
-            ax.scatter(r["p50_ms"], r["nme"] * 100, color=cmap(i % 10), marker=MARKERS.get(r["precision"], "x"),
-                       label=_plain(model) if r is mine[0] else None)
-            ax.annotate(_plain(r["artifact"]), (r["p50_ms"], r["nme"] * 100), fontsize=6, xytext=(3, 2), textcoords="offset points")
-    front = sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"])
-    ax.plot([r["p50_ms"] for r in front], [r["nme"] * 100 for r in front], "k--", lw=0.8, label="Pareto front")
-    ax.set_xscale("log")
-    ax.set_xlabel("p50 latency per image (ms, log)")
-    ax.set_ylabel("NME (% inter-ocular)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
-    ax.set_title(_plain(title), fontsize=9)
-    fig.tight_layout()
-    _save(fig, path)
+    with FIGURE_LOCK:  # matplotlib is not thread-safe (edgemark.plots)
+        fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        cmap = plt.get_cmap("tab10")
+        for i, model in enumerate(models):
+            mine = [r for r in rows if r["model"] == model]
+            for r in mine:
+                ax.scatter(r["p50_ms"], r["nme"] * 100, color=cmap(i % 10), marker=MARKERS.get(r["precision"], "x"),
+                           label=_plain(model) if r is mine[0] else None)
+                ax.annotate(_plain(r["artifact"]), (r["p50_ms"], r["nme"] * 100), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        front = sorted((r for r in rows if r["on_front"]), key=lambda r: r["p50_ms"])
+        ax.plot([r["p50_ms"] for r in front], [r["nme"] * 100 for r in front], "k--", lw=0.8, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel("p50 latency per image (ms, log)")
+        ax.set_ylabel("NME (% inter-ocular)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        ax.set_title(_plain(title), fontsize=9)
+        fig.tight_layout()
+        _save(fig, path)
 
 
 def models_pareto_markdown(rows: list[dict], threads: int, batch: int, sources: list[str], command: str) -> str:
