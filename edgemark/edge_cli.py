@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     b.add_argument("--warmup", type=int, default=20)
     b.add_argument("--min-runs", type=int, default=200)
     b.add_argument("--min-seconds", type=float, default=2.0)
+    b.add_argument("--rounds", type=int, default=1, help="measure the whole list this many times in turn")
+    b.add_argument("--no-amx", action="store_true", help="refuse Intel AMX to every run (where the CPU has it)")
     b.add_argument("--command", dest="bench_command", default="", help="the host command, recorded in the results")
     b.add_argument("--detector", default="blazeface", help="pipeline rows for these detectors (comma list; empty: none)")
     v = sub.add_parser("verify", help="check every file of a bundle against its hashes")
@@ -76,7 +78,8 @@ def main(argv=None) -> int:
                 frame = data["frame"] if "frame" in data else None
             run_bench(bundle / "artifacts", "cpu", _ints(args.threads), _ints(args.batch), Path(args.out), test_crops=test_crops,
                       warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds, command=args.bench_command,
-                      frame=frame, detectors=[d for d in args.detector.split(",") if d] if frame is not None else [])
+                      frame=frame, detectors=[d for d in args.detector.split(",") if d] if frame is not None else [],
+                      amx=not args.no_amx, rounds=args.rounds)
             print(json.dumps({"results": str(Path(args.out) / "results.json")}))
     except EdgemarkError as e:
         print(f"error: {e}", file=sys.stderr)

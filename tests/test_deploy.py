@@ -104,10 +104,16 @@ def test_remote_bench_brings_results_back(deployed, sshd, device, exported, smal
     out = tmp_path / "remote"
     done = edgemark("bench", "--model", exported[0], "--target", "onnx", "--precision", "int8", "--device", "ssh://edgedevice",
                     "--ssh-config", sshd.config, "--python", BASE_PYTHON, "--remote-dir", device / "edgemark", "--data", small_lists,
-                    "--accuracy-faces", "20", "--warmup", "2", "--min-runs", "20", "--min-seconds", "0.2", "--out", out)
+                    "--accuracy-faces", "20", "--warmup", "2", "--min-runs", "20", "--min-seconds", "0.2", "--out", out,
+                    "--rounds", "2", "--no-amx")
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["device"] == "ssh://edgedevice"
+    # --rounds and --no-amx reach the device's runner: two rounds per row, AMX refused where the CPU has it
+    from edgemark import x86_amx
+
+    assert results["settings"]["rounds"] == 2 and all(len(r["p50_rounds_ms"]) == 2 for r in results["rows"])
+    assert results["settings"]["amx"] == ("denied to every worker (--no-amx)" if x86_amx.cpu_has_amx() else "not on this CPU")
     assert results["machine"]["cpu"] and results["machine"]["cores"] >= 1 and "distribution" in results["machine"]
     assert results["throttle_before"] and results["throttle_after"]
     (row,) = results["rows"]

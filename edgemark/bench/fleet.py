@@ -78,7 +78,7 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
     if device.local:
         results = run_bench(model, device.local, settings["threads"], settings["batches"], out, settings["targets"],
                             settings["precisions"], test_crops, settings["warmup"], settings["min_runs"], settings["min_seconds"],
-                            command=settings["command"])
+                            command=settings["command"], amx=settings.get("amx", True), rounds=settings.get("rounds", 1))
     else:
         from ..remote.bundle import device_artifacts
         from ..remote.deploy import deploy, remote_bench
@@ -90,7 +90,8 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
         deployed = deploy(target, chosen, settings["bundle"], device.remote_dir,
                           device.python, test_crops)
         results = remote_bench(target, deployed["bundle"], settings["threads"], settings["batches"], settings["warmup"],
-                               settings["min_runs"], settings["min_seconds"], settings["command"])
+                               settings["min_runs"], settings["min_seconds"], settings["command"],
+                               amx=settings.get("amx", True), rounds=settings.get("rounds", 1))
         write_json_atomic(out / "results.json", results)
     write_outputs(results, out)
     return results

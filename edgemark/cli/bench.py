@@ -31,6 +31,8 @@ class BenchSettings:
     min_runs: int
     min_seconds: float
     accuracy_faces: Optional[int]
+    amx: bool
+    rounds: int
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ def bench(
     min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
     accuracy_faces: Optional[int] = typer.Option(None, help="Use only the first N test faces for accuracy."),
     pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
-    amx: bool = typer.Option(True, help="--no-amx: refuse Intel AMX to every run (x86_64 Linux, local CPU), so XNNPACK's int8 "
-                             "kernels are its AVX-512 VNNI ones; on AMX Xeons its AMX tiles are slower for narrow models."),
-    rounds: int = typer.Option(1, help="Measure the whole list this many times in turn (local CPU): on a machine whose speed "
+    amx: bool = typer.Option(True, help="--no-amx: refuse Intel AMX to every run (on each device of --device ssh:// and "
+                             "--devices too), so XNNPACK's int8 kernels are its AVX-512 VNNI ones; on AMX Xeons its AMX tiles are "
+                             "slower for narrow models. Nothing to refuse on CPUs without AMX (ARM): the results say so."),
+    rounds: int = typer.Option(1, help="Measure the whole list this many times in turn (on every device): on a machine whose speed "
                                "drifts (a shared VM) every row then sees the same drift; each row reports its median round."),
     port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
     identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
@@ -87,7 +90,7 @@ def bench(
                                 "or use: edgemark bench compare A B)")
         model = SHIPPED_MODEL
         console.print(f"model: {escape(str(model))} (the shipped model; pass --model for another)")
-    settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces)
+    settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces, amx, rounds)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -96,8 +99,6 @@ def bench(
     from ..detect import DETECTORS
     from ..export.pipeline import PRECISIONS, TARGETS
 
-    if (not amx or rounds != 1) and (devices is not None or device != "cpu"):
-        raise EdgemarkError("--no-amx and --rounds apply to the local CPU benchmark only (--device cpu)")
     if devices is not None:
         _bench_fleet(model, devices, settings)
         return
@@ -175,7 +176,7 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
                               frame=frame)
         status.update(f"benchmarking on {ssh.host}")
         results = remote_bench(ssh, deployed["bundle"], int_list(s.threads, "--threads"), int_list(s.batch, "--batch"), s.warmup,
-                               s.min_runs, s.min_seconds, command)
+                               s.min_runs, s.min_seconds, command, amx=s.amx, rounds=s.rounds)
     safe_host = "".join(c if c.isalnum() or c in "-._" else "_" for c in ssh.host)
     out = s.out or fresh_dir(Path("benchmarks") / f"{safe_host}-ssh-{str(results.get('started'))[:10]}")
     console.print(f"results folder: {escape(str(out))}")
@@ -210,6 +211,7 @@ def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
     out = s.out or fresh_dir(Path("benchmarks") / f"fleet-{date.today().isoformat()}")
     run_settings = {"threads": int_list(s.threads, "--threads"), "batches": int_list(s.batch, "--batch"), "targets": targets,
                     "precisions": precisions, "warmup": s.warmup, "min_runs": s.min_runs, "min_seconds": s.min_seconds,
+                    "amx": s.amx, "rounds": s.rounds,
                     "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model), "target": s.target}
     console.print(f"results folder: {escape(str(out))}")
     console.print(f"benchmarking {len(fleet)} devices at once: {escape(', '.join(d.name for d in fleet))}")

@@ -95,11 +95,12 @@ def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str 
 
 
 def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: list[int], warmup: int, min_runs: int,
-                 min_seconds: float, command: str) -> dict:
+                 min_seconds: float, command: str, amx: bool = True, rounds: int = 1) -> dict:
     out = f"{bundle}/results"
     target.run([f"{bundle}/bin/edgemark", "bench", "--bundle", bundle, "--out", out, "--threads", ",".join(map(str, threads)),
                 "--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--min-runs", str(min_runs),
-                "--min-seconds", str(min_seconds), "--command", command], what="the benchmark", timeout=3600)
+                "--min-seconds", str(min_seconds), "--rounds", str(rounds), *([] if amx else ["--no-amx"]),
+                "--command", command], what="the benchmark", timeout=3600 * rounds)
     text = target.run(["cat", f"{out}/results.json"], what="reading the results")
     try:
         results = json.loads(text)
