@@ -3,6 +3,7 @@ XNNPACK makes, the refusal reaches child processes, and an int8 TFLite model sti
 with the same output."""
 
 import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,31 @@ def test_int8_tflite_gives_the_same_landmarks_without_amx():
             path.unlink(missing_ok=True)
     assert outputs[0].shape == (4, 5, 2)
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
+
+
+def test_predict_and_demo_refuse_amx_with_no_amx(data_dir):
+    """`edgemark predict PHOTO --no-amx` (demo takes the same option): the process refuses
+    itself AMX before the runtime loads, and the landmarks are those without the option."""
+    if not (SHIPPED_INT8 / "manifest.json").exists():
+        pytest.skip("the shipped model is not in this checkout")
+    pytest.importorskip("ai_edge_litert")
+    code = ("from edgemark import x86_amx\n"
+            "from edgemark.cli.common import refuse_amx\n"
+            "refuse_amx(False); first = x86_amx.request_amx()\n"
+            "refuse_amx(True); print(first, x86_amx.request_amx())\n")
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    first, after = map(int, done.stdout.split())
+    if x86_amx.cpu_has_amx():
+        assert first == 0 and after == errno.EPERM  # refused only when asked to
+    photo = str(data_dir / "lfw_5590" / sorted(p.name for p in (data_dir / "lfw_5590").glob("*.jpg"))[0])
+    results = []
+    for extra in ([], ["--no-amx"]):
+        done = subprocess.run([sys.executable, "-m", "edgemark", "predict", photo, *extra], capture_output=True, text=True,
+                              timeout=300, cwd=ROOT)
+        assert done.returncode in (0, 1), done.stderr
+        results.append(done.stdout)
+    assert results[0] == results[1] and '"landmarks"' in results[0]
+    help_text = subprocess.run([sys.executable, "-m", "edgemark", "demo", "--help"], capture_output=True, text=True,
+                               timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}).stdout
+    assert "--no-amx" in help_text

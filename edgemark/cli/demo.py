@@ -10,7 +10,7 @@ import typer
 
 from ..demo.drive import DriveConfig
 from ..errors import EdgemarkError
-from .common import DetectorModelOption, DetectorOption, app, console, opencv_has_no_gui, progress_bar
+from .common import DetectorModelOption, DetectorOption, NoAmxOption, app, console, opencv_has_no_gui, progress_bar, refuse_amx
 
 
 def _drive(name: str, help: str):
@@ -33,6 +33,7 @@ def demo(
     min_cutoff: float = typer.Option(1.5, help="One Euro min cutoff (Hz): lower = smoother at rest."),
     beta: float = typer.Option(0.02, help="One Euro beta: higher = less lag in fast motion."),
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
+    no_amx: bool = NoAmxOption,
     max_frames: Optional[int] = typer.Option(None, help="Stop after N frames."),
     yaw_limit: float = _drive("yaw_limit", "Distracted when |yaw| exceeds this (degrees)..."),
     pitch_down_limit: float = _drive("pitch_down_limit", "...or the head is down by more than this (degrees)..."),
@@ -74,6 +75,7 @@ def demo(
                         closed_seconds=closed_seconds, long_blink_seconds=long_blink_seconds, perclos_closure=perclos_closure,
                         shut_ear=shut_ear, perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
                         yawn_mar=yawn_mar, yawn_seconds=yawn_seconds)
+    refuse_amx(no_amx)
     pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model)
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
                           events=events, window=window, max_frames=max_frames, drive=drive)

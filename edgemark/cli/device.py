@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from ..errors import EdgemarkError
-from .common import (DEFAULT_MODEL, DataOption, DetectorModelOption, DetectorOption, RefineOption, app, bundle_name, choices,
-                     console, err_console, load_bench_frame, load_test_crops, ssh_target)
+from .common import (DEFAULT_MODEL, DataOption, DetectorModelOption, DetectorOption, NoAmxOption, RefineOption, app, bundle_name, choices,
+                     console, err_console, load_bench_frame, load_test_crops, ssh_target, refuse_amx)
 
 
 @app.command()
@@ -62,6 +62,7 @@ def predict(
     detector_model: Optional[Path] = DetectorModelOption,
     refine: int = RefineOption,
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
+    no_amx: bool = NoAmxOption,
 ):
     """Print the landmarks of every face in an image as JSON (and draw them with --out);
     exit status 1 when no face is found."""
@@ -71,6 +72,7 @@ def predict(
     from ..predict import parse_box, predict_image
 
     parsed = parse_box(box)
+    refuse_amx(no_amx)
     pipe = load_pipeline(model, None if parsed else detector, refine, threads=threads, detector_file=detector_model)
     result = predict_image(pipe, image, parsed, out)
     print(json.dumps(result, indent=1))
