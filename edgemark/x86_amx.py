@@ -57,6 +57,11 @@ def cpu_has_amx() -> bool:
     return False
 
 
+def refusable() -> bool:
+    """There is AMX here to refuse: the CPU has it and deny_amx works (x86_64 Linux)."""
+    return is_supported() and cpu_has_amx()
+
+
 def _filter_program() -> list[tuple[int, int, int, int]]:
     """(code, jump if true, jump if false, k): refuse arch_prctl(ARCH_REQ_XCOMP_PERM, ...)."""
     allow = 7  # index of the last instruction; a jump's offset counts from the next one

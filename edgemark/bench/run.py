@@ -158,7 +158,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     row is its round with the median p50, every round's p50 beside it."""
     if rounds < 1:
         raise EdgemarkError(f"--rounds must be 1 or more, not {rounds}")
-    deny_amx = not amx and x86_amx.is_supported() and x86_amx.cpu_has_amx()  # elsewhere there is no AMX to refuse
+    deny_amx = not amx and x86_amx.refusable()  # elsewhere there is no AMX to refuse
     artifacts = find_artifacts(model_dir, targets, precisions)
     out_dir = Path(out_dir)
     results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,

@@ -165,5 +165,5 @@ def refuse_amx(no_amx: bool) -> None:
     """--no-amx for a command that runs the models in its own process (predict, demo)."""
     from .. import x86_amx
 
-    if no_amx and x86_amx.is_supported() and x86_amx.cpu_has_amx():
+    if no_amx and x86_amx.refusable():
         x86_amx.deny_amx()
