@@ -516,3 +516,22 @@ def test_weight_averaging_saves_the_average_and_resumes_to_the_same_state(faces,
     late.write_text(smoke_recipe.read_text() + "swa_lr: 0\n")
     with pytest.raises(EdgemarkError, match=r"late.yaml:\d+: swa_lr must be in \(0, 1\]"):
         load_recipe(late)
+
+
+def test_a_trained_checkpoint_scores_its_validation_nme_in_the_predictor(faces, smoke_recipe, trained_checkpoint):
+    """Training runs in NHWC (channels_last); the checkpoint it writes loads into the NCHW
+    predictor every runtime is checked against, and scores there what training recorded."""
+    from dataclasses import replace
+
+    from edgemark.evaluate import evaluate
+    from edgemark.predictors.load import load_predictor
+    from edgemark.train import split_train_val
+
+    state = load_checkpoint(trained_checkpoint)
+    recipe = load_recipe(smoke_recipe)
+    assert state["model"]["features.0.0.weight"].is_contiguous(memory_format=torch.channels_last)
+    _, val_idx = split_train_val(len(faces), recipe.val_fraction, recipe.seed)
+    val_faces = replace(faces, records=[faces.records[i] for i in val_idx])
+    predictor = load_predictor(trained_checkpoint)
+    assert next(predictor.model.parameters()).is_contiguous()
+    assert evaluate(predictor, val_faces)["nme"] == pytest.approx(state["best_val_nme"], rel=1e-4)
