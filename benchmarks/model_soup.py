@@ -1,8 +1,8 @@
 """Model soup study (issue 18, benchmarks/accuracy.md): the uniform average of checkpoints
 fine-tuned from the same weights (Wortsman et al., "Model soups", ICML 2022), BatchNorm's
-statistics measured again on the seed-0 training crops (edgemark.weight_average). The
-result is an ordinary checkpoint (the first one's metadata, the averaged weights) for
-``edgemark eval``.
+statistics measured again (edgemark.weight_average) on the training crops of the first
+checkpoint's split (its recipe's seed, so never on its validation faces). The result is
+an ordinary checkpoint (the first one's metadata, the averaged weights) for ``edgemark eval``.
 
     python benchmarks/model_soup.py OUT.pt A.pt B.pt [C.pt ...] [--data DIR]
 """
@@ -37,9 +37,9 @@ def main() -> None:
     recipe, crop = first.recipe, first.crop
     faces = read_list(os.path.join(args.data, "trainImageList.txt"))
     cache = load_or_build_cache(faces, crop.size, crop.margin, None)
-    train_idx, _ = split_train_val(len(faces), recipe.val_fraction, 0)
-    crops = LandmarkDataset(cache, train_idx, crop, first.scheme, recipe.augment, 0)
-    soup = average.model_with_bn(crops, recipe.batch_size, seed=0)
+    train_idx, _ = split_train_val(len(faces), recipe.val_fraction, recipe.seed)  # never the validation faces
+    crops = LandmarkDataset(cache, train_idx, crop, first.scheme, recipe.augment, recipe.seed)
+    soup = average.model_with_bn(crops, recipe.batch_size, seed=recipe.seed)
     save_checkpoint(args.out, {**states[0], "model": soup.state_dict(), "soup": [str(p) for p in args.checkpoints]})
     print(f"wrote {args.out}: the average of {len(states)} checkpoints")
 
