@@ -89,3 +89,17 @@ def test_offline_is_said_clearly(tmp_path):
                            "--url", f"http://127.0.0.1:{free_port()}/train.zip"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "looks offline" in done.stderr and "--archive" in done.stderr
+
+
+@pytest.mark.parametrize("member", ["../cuhk-evil/x.txt", "../cuhk/../escape.txt", "/abs/x.txt", "lfw_5590/../../cuhk2/x.txt"])
+def test_a_member_that_leaves_the_folder_is_refused(tmp_path, member):
+    """A containment check, not a string prefix: ``../cuhk-evil/x.txt`` resolves to a path
+    whose text starts with the target folder's (``.../cuhk``) although it is outside it."""
+    to = tmp_path / "cuhk"
+    archive = tmp_path / "train.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("trainImageList.txt", "lfw_5590\\a.jpg 1 2 3 4 1 1 2 2 3 3 4 4 5 5\r\n")
+        z.writestr(member, "evil")
+    with pytest.raises(EdgemarkError, match=r"unsafe path .* leads out of"):
+        unpack(archive, to)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.zip"]  # nothing unpacked, inside or beside

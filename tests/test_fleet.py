@@ -74,6 +74,14 @@ def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_l
     # a bad host or port is the file's error, before any device runs
     ("devices:\n  - name: ok\n    local: cpu\n  - name: evil\n    host: -oProxyCommand=touch\n", r"devices.yaml:4: .*begins with '-'"),
     ("devices:\n  - name: far\n    host: pi@example.org\n    port: 70000\n", r"devices.yaml:2: .*port"),
+    # a name is the device's result folder: never a path out of the fleet folder
+    ("devices:\n  - name: ok\n    local: cpu\n  - name: ../../../victim\n    local: cpu\n",
+     r"devices.yaml:4: device name '../../../victim' is not a plain folder name"),
+    ("devices:\n  - name: a/b\n    local: cpu\n", r"devices.yaml:2: device name 'a/b'"),
+    ("devices:\n  - name: ..\n    local: cpu\n", r"devices.yaml:2: device name '..'"),
+    ("devices:\n  - name: /tmp/x\n    local: cpu\n", r"devices.yaml:2: device name '/tmp/x'"),
+    ("devices:\n  - name: .hidden\n    local: cpu\n", r"devices.yaml:2: device name '.hidden'"),
+    ("devices:\n  - name: [a]\n    local: cpu\n", r"devices.yaml:2: device name \['a'\]"),
 ])
 def test_devices_file_errors_name_the_line(tmp_path, text, error):
     path = tmp_path / "devices.yaml"
@@ -127,3 +135,35 @@ def test_fleet_table_says_which_test_faces_each_device_used():
     same = merged_table(devices, {"desktop": result("testImageList.txt (200 faces)", 0.034),
                                   "pi": result("testImageList.txt (200 faces)", 0.031)}, {}, "cmd")
     assert "different test faces" not in same
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "exported" / "mobilenetv2_96"
+
+
+def test_a_device_name_that_climbs_out_of_the_fleet_folder_writes_nothing(tmp_path):
+    """``name: ../victim`` was the device's result folder: it wrote beside the fleet folder and
+    replaced another run's results.md. Now the devices file is refused, naming its line, and
+    nothing is written anywhere."""
+    if not (SHIPPED / "onnx-int8" / "manifest.json").exists():
+        pytest.skip(f"{SHIPPED}/onnx-int8 is not here")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "results.md").write_text("another run's table\n")
+    devices = tmp_path / "devices.yaml"
+    devices.write_text("devices:\n  - name: here\n    local: cpu\n  - name: ../victim\n    local: cpu\n")
+    out = tmp_path / "fleet"
+    done = _fleet("--model", SHIPPED / "onnx-int8", "--devices", devices, "--warmup", "1", "--min-runs", "3", "--min-seconds", "0.01",
+                  "--detector", "none", "--out", out, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    said = " ".join(done.stderr.split())
+    assert "devices.yaml:4: device name '../victim' is not a plain folder name" in said, said
+    assert (victim / "results.md").read_text() == "another run's table\n" and sorted(p.name for p in victim.iterdir()) == ["results.md"]
+    assert not out.exists()
+
+
+def test_run_fleet_refuses_a_device_made_in_code_with_a_path_for_a_name(tmp_path):
+    from edgemark.bench.fleet import Device, run_fleet
+
+    with pytest.raises(EdgemarkError, match=r"device name '\.\./x' is not a plain folder name"):
+        run_fleet([Device("../x", local="cpu")], tmp_path, [], {"command": ""}, None, tmp_path / "fleet")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "fleet").exists()

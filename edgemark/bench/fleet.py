@@ -9,6 +9,7 @@ group per device and says which test faces each device's NME is over.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,6 +28,18 @@ class Device:
     ssh_config: str | None = None
     python: str = "python3"
     remote_dir: str = "edgemark"
+
+
+DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_device_name(name, where: str) -> str:
+    """A device name is its result folder's name under the fleet folder: one plain path
+    component (letters, digits, '.', '_', '-'; not starting with '.' or '-'), never a path."""
+    if not isinstance(name, str) or not DEVICE_NAME.fullmatch(name):
+        raise EdgemarkError(f"{where}: device name {name!r} is not a plain folder name (letters, digits, '.', '_' and '-', "
+                            "starting with a letter or digit, at most 64 characters): it names the device's result folder")
+    return name
 
 
 def load_devices(path: Path) -> list[Device]:
@@ -55,6 +68,7 @@ def load_devices(path: Path) -> list[Device]:
             raise EdgemarkError(f"{path}:{line}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
         if "name" not in entry or (entry.get("local") is None) == (entry.get("host") is None):
             raise EdgemarkError(f"{path}:{line}: a device needs a name and exactly one of local (cpu|gpu) or host")
+        check_device_name(entry["name"], f"{path}:{line}")
         if entry.get("local") not in (None, "cpu", "gpu"):
             raise EdgemarkError(f"{path}:{line}: local must be cpu or gpu")
         if entry.get("host") is not None:  # a bad host or port is the file's error, before any device runs
@@ -100,6 +114,8 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
 def run_fleet(devices: list[Device], model: Path, artifacts: list[Path], settings: dict, test_crops, out_dir: Path,
               on_done=None) -> dict:
     out_dir = Path(out_dir)
+    for d in devices:  # devices made in code, not read by load_devices, too
+        check_device_name(d.name, "fleet")
     done: dict[str, dict] = {}
     errors: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:

@@ -82,10 +82,11 @@ def unpack(archive: Path, to: Path, sha256: str | None = None) -> dict:
             if bad is not None:
                 raise EdgemarkError(f"{archive}: corrupt member {bad} (CRC mismatch); delete it and download again")
             names = z.namelist()
+            root = to.resolve()
             for name in names:
-                target = (to / name).resolve()
-                if not str(target).startswith(str(to.resolve())):
-                    raise EdgemarkError(f"{archive}: unsafe path {name!r} in the archive")
+                # containment, not a string prefix: DIR/../DIR-evil/x starts with DIR's text too
+                if not (to / name).resolve().is_relative_to(root):
+                    raise EdgemarkError(f"{archive}: unsafe path {name!r} in the archive (it leads out of {to})")
             to.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=to))
             try:
