@@ -6,7 +6,7 @@ tracker runs the same steps, the next frame's box coming from this frame's landm
 (MediaPipe's scheme: detector keypoints -> ROI -> landmarks -> next ROI).
 
     from edgemark import load_pipeline
-    pipe = load_pipeline("exported/mobilenetv2_96/tflite-int8")
+    pipe = load_pipeline("mobilenetv2_96")         # a shipped model by name, or an artifact folder
     faces = pipe(image_bgr)                      # every face, largest first; [] when there is none
     faces = pipe(image_bgr, box=(l, t, r, b))    # a given box instead of the detector
 

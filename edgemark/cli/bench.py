@@ -14,7 +14,7 @@ from rich.markup import escape
 from ..errors import EdgemarkError
 from .common import DataOption, bench_app, bundle_name, choices, console, int_list, load_bench_frame, load_test_crops, ssh_target
 
-SHIPPED_MODEL = Path("exported/mobilenetv2_96")  # relative to the repository root, where the README's commands run
+SHIPPED_MODEL = Path("mobilenetv2_96")  # the shipped model by name: every shipped artifact of it (edgemark/shipped.py)
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,9 @@ class SshOptions:
 @bench_app.callback(invoke_without_command=True)
 def bench(
     ctx: typer.Context,
-    model: Optional[Path] = typer.Option(None, help="Export folder (every artifact in it) or one artifact folder "
-                                         f"(default: {SHIPPED_MODEL}/, the shipped model, when run from the repository root)."),
+    model: Optional[Path] = typer.Option(None, help="A shipped model by name (mobilenetv2_96, drive23: every artifact of it here; "
+                                         "NAME/ARTIFACT for one), an export folder (every artifact in it) or one artifact folder "
+                                         f"(default: {SHIPPED_MODEL})."),
     target: str = typer.Option("all", help="onnx, openvino, tflite, ncnn, executorch, a comma list, or all (torch fp32 is always the baseline row)."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
     device: str = typer.Option("cpu", help="cpu, gpu, or ssh://user@host (an ssh_config alias works: ssh://pi4): deploy "
@@ -84,12 +85,13 @@ def bench(
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
     if ctx.invoked_subcommand is not None:
         return
+    from ..shipped import resolve_export_folder
+
     if model is None:
-        if not SHIPPED_MODEL.is_dir():
-            raise EdgemarkError(f"pass --model EXPORT_FOLDER (no {SHIPPED_MODEL}/ here to use by default; "
-                                "or use: edgemark bench compare A B)")
-        model = SHIPPED_MODEL
-        console.print(f"model: {escape(str(model))} (the shipped model; pass --model for another)")
+        model = resolve_export_folder(SHIPPED_MODEL)
+        console.print(f"model: {SHIPPED_MODEL} (the shipped model, {escape(str(model))}; pass --model for another)", highlight=False)
+    else:
+        model = resolve_export_folder(model)
     settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces, amx, rounds)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -105,10 +107,12 @@ def bench(
     if device.startswith("ssh://"):
         _bench_ssh(model, device, settings, SshOptions(port, identity, ssh_config, python, remote_dir))
         return
-    if device not in ("cpu", "gpu"):
-        raise EdgemarkError(f"--device must be cpu, gpu or ssh://user@host, not {device!r}")
+    from ..devices import parse_device
+
+    device = parse_device(device).label  # cpu, gpu, cuda, cuda:N -> cpu, gpu, cuda:N (edgemark.devices); else a named error
     threads_list, batches = int_list(threads, "--threads"), int_list(batch, "--batch")
     targets, precisions = choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision")
+    _check_some_artifact(model, find_artifacts(model, targets, precisions), target, precision)
     test_crops = load_test_crops(data, find_artifacts(model, targets, precisions)[0], accuracy_faces)
     # yunet needs its model file, which edgemark cannot fetch: name it alone to include it
     detectors = [] if detector == "none" else choices(detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
@@ -116,7 +120,7 @@ def bench(
     if peer not in ("none", "mediapipe"):
         raise EdgemarkError(f"--peer must be mediapipe or none, not {peer!r}")
     peers = {"mediapipe:cuhk5": load_test_crops(data, "mediapipe:cuhk5", accuracy_faces)} if peer == "mediapipe" else None
-    out = out or default_out_dir(device)
+    out = out or default_out_dir(device.replace(":", ""))
     console.print(f"results folder: {escape(str(out))}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("bench", total=None)
@@ -148,6 +152,15 @@ def bench(
     console.print("wrote " + escape(", ".join(str(p) for p in written)))
     if not results["rows"]:
         raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
+
+
+def _check_some_artifact(model: Path, artifacts: list[Path], target: str, precision: str) -> None:
+    """Refuse a run that would measure only the torch baseline: nothing matched --target/--precision."""
+    if any(a.name != "torch-fp32" for a in artifacts):
+        return
+    here = sorted(p.parent.name for p in Path(model).glob("*/manifest.json"))
+    raise EdgemarkError(f"{model}: no artifact matches --target {target} --precision {precision} (here: {', '.join(here) or 'none'}); "
+                        f"build it with: edgemark export --checkpoint {model}/torch-fp32/model.pt --target {target} --precision {precision}")
 
 
 def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: SshOptions):

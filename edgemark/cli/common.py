@@ -51,7 +51,10 @@ def resolve_data(data: Optional[Path]) -> Path:
 
 
 DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEMARK_DATA).")
-DEFAULT_MODEL = Path("exported/mobilenetv2_96/tflite-int8")
+# a shipped model by name (edgemark/shipped.py): found from any folder, in a clone or an installed package
+DEFAULT_MODEL = Path("mobilenetv2_96")
+ModelHelp = ("A shipped model by name (mobilenetv2_96, drive23: its int8 TFLite artifact; NAME/ARTIFACT, e.g. drive23/onnx-int8; "
+             "edgemark models list), or an artifact folder or checkpoint path.")
 DetectorOption = typer.Option("blazeface", help="Face detector: blazeface (short range, default), blazeface-full (far faces), "
                               "blazeface-anyroll (faces on their side or upside down: 4 runs per frame), "
                               "yunet (needs --detector-model) or haar.")

@@ -10,7 +10,7 @@ import typer
 
 from ..demo.drive import DriveConfig
 from ..errors import EdgemarkError
-from .common import DetectorModelOption, DetectorOption, NoAmxOption, app, console, opencv_has_no_gui, progress_bar, refuse_amx
+from .common import DEFAULT_MODEL, DetectorModelOption, DetectorOption, ModelHelp, NoAmxOption, app, console, opencv_has_no_gui, progress_bar, refuse_amx
 
 
 def _drive(name: str, help: str):
@@ -20,7 +20,7 @@ def _drive(name: str, help: str):
 
 @app.command()
 def demo(
-    model: Path = typer.Option(Path("exported/mobilenetv2_96/tflite-int8"), help="Artifact folder (or checkpoint) to run."),
+    model: Path = typer.Option(DEFAULT_MODEL, help=ModelHelp),
     source: str = typer.Option("0", help="Webcam index, video file or stream URL."),
     mode: str = typer.Option("drive", help="drive (driver monitoring) or filters (sunglasses, moustache, hat)."),
     out: Optional[Path] = typer.Option(None, help="Write the annotated video here (.mp4)."),

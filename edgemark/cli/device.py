@@ -8,13 +8,14 @@ from typing import Optional
 import typer
 
 from ..errors import EdgemarkError
-from .common import (DEFAULT_MODEL, DataOption, DetectorModelOption, DetectorOption, NoAmxOption, RefineOption, app, bundle_name, choices,
+from .common import (DEFAULT_MODEL, ModelHelp, DataOption, DetectorModelOption, DetectorOption, NoAmxOption, RefineOption, app, bundle_name, choices,
                      console, err_console, load_bench_frame, load_test_crops, ssh_target, refuse_amx)
 
 
 @app.command()
 def deploy(
-    model: Path = typer.Option(..., help="Export folder (or one artifact folder)."),
+    model: Path = typer.Option(DEFAULT_MODEL, help="A shipped model by name (every artifact of it here; NAME/ARTIFACT for one), "
+                               "an export folder, or one artifact folder."),
     host: str = typer.Option(..., help="user@host, an ~/.ssh/config alias, or ssh://user@host:port."),
     target: str = typer.Option("all", help="onnx, openvino, tflite, ncnn, executorch, a comma list, or all (ExecuTorch only "
                                "when named: its runtime brings torch into the device venv)."),
@@ -32,7 +33,9 @@ def deploy(
     from ..export.pipeline import PRECISIONS, TARGETS
     from ..remote.bundle import TORCH_RUNTIMES, device_artifacts
     from ..remote.deploy import deploy as run_deploy
+    from ..shipped import resolve_export_folder
 
+    model = resolve_export_folder(model)
     ssh = ssh_target(host, port, identity, ssh_config)
     artifacts, left_out = device_artifacts(find_artifacts(model, choices(target, TARGETS, "--target"),
                                                           choices(precision, PRECISIONS, "--precision")), target)
@@ -55,7 +58,7 @@ def deploy(
 @app.command()
 def predict(
     image: Path = typer.Argument(..., help="An image file."),
-    model: Path = typer.Option(DEFAULT_MODEL, help="Artifact folder or checkpoint (default: the shipped int8 TFLite model)."),
+    model: Path = typer.Option(DEFAULT_MODEL, help=ModelHelp),
     box: Optional[str] = typer.Option(None, help="left,top,right,bottom: this face only, no detector (refinement still applies)."),
     out: Optional[Path] = typer.Option(None, help="Write the image with the faces and landmarks drawn."),
     detector: str = DetectorOption,

@@ -14,7 +14,7 @@ from ..errors import EdgemarkError
 from .common import DataOption, ImagesOption, app, choices, console, resolve_data
 
 
-SHIPPED_CHECKPOINT = Path("exported/mobilenetv2_96/torch-fp32/model.pt")
+SHIPPED_CHECKPOINT = "mobilenetv2_96"  # the shipped model's training checkpoint, by name (edgemark/shipped.py)
 
 
 def default_out(checkpoint: Path) -> Path:
@@ -26,7 +26,8 @@ def default_out(checkpoint: Path) -> Path:
 
 @app.command()
 def export(
-    checkpoint: Optional[Path] = typer.Option(None, help=f"Trained checkpoint (.pt); default: the shipped model's {SHIPPED_CHECKPOINT}."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Trained checkpoint (.pt), or a shipped model by name (mobilenetv2_96, "
+                                              f"drive23: its training checkpoint); default: {SHIPPED_CHECKPOINT}."),
     target: str = typer.Option("all", help="onnx, openvino, tflite, ncnn, executorch, a comma list, or all. Every one does "
                                 "fp32, fp16 and int8 (NCNN fp16: fp16 weights; fp16 arithmetic only on CPUs that have it)."),
     precision: str = typer.Option("all", help="fp32, fp16, int8, a comma list, or all."),
@@ -52,11 +53,14 @@ def export(
     from ..export.pipeline import PRECISIONS, TARGETS, default_jobs, export_all
     from ..export.report import write_export_readme
 
-    if checkpoint is None:
-        if not SHIPPED_CHECKPOINT.is_file():
-            raise EdgemarkError(f"pass --checkpoint CKPT (the shipped {SHIPPED_CHECKPOINT} is not here: run from the repository root)")
-        checkpoint = SHIPPED_CHECKPOINT
+    from ..shipped import is_shipped_path, resolve_checkpoint, shipped_root
+
+    checkpoint = resolve_checkpoint(checkpoint or SHIPPED_CHECKPOINT)
+    if not checkpoint.is_file():
+        raise EdgemarkError(f"{checkpoint}: no such checkpoint file")
     out = out or default_out(checkpoint)
+    if is_shipped_path(out) and shipped_root().name == "shipped":
+        raise EdgemarkError(f"--out {out}: inside the installed package's shipped models; choose a folder of your own")
     console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     targets = choices(target, TARGETS, "--target")
     precisions = choices(precision, PRECISIONS, "--precision")

@@ -40,6 +40,7 @@ def train(
     """Train a landmark model from a recipe (optionally distilling from --teacher checkpoints)."""
     from ..recipe import load_recipe
     from ..scheme import load_scheme
+    from ..shipped import resolve_checkpoint  # --init/--teacher may name a shipped model
     from ..train import TrainOptions
     from ..train import train as run_training
 
@@ -47,8 +48,9 @@ def train(
     faces = open_list(list_file, data, "trainImageList.txt", "cuhk", load_scheme(rec.scheme).num_points, images, skip_bad)
     if not 0.0 <= distill_weight <= 1.0:
         raise EdgemarkError("--distill-weight must be between 0 and 1")
-    options = TrainOptions(resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads, teachers=tuple(teacher or ()),
-                           distill_weight=distill_weight, teacher_mirror=teacher_mirror, init=init)
+    options = TrainOptions(resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
+                           teachers=tuple(resolve_checkpoint(t) for t in teacher or ()), distill_weight=distill_weight,
+                           teacher_mirror=teacher_mirror, init=resolve_checkpoint(init) if init else None)
     result = run_training(rec, faces, out, options, console=console)
     if result["main"]:  # under torchrun the other ranks neither validate nor save: only rank 0 reports
         console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
@@ -94,7 +96,8 @@ def keep_points_command(
 @app.command("eval")
 def eval_command(
     checkpoint: Optional[Path] = typer.Option(None, help="A checkpoint (.pt) to evaluate."),
-    model: Optional[Path] = typer.Option(None, help="An exported artifact folder (or its manifest.json) to evaluate."),
+    model: Optional[Path] = typer.Option(None, help="An exported artifact folder (or its manifest.json), or a shipped model by name "
+                                         "(mobilenetv2_96, drive23, NAME/ARTIFACT); default, without --checkpoint: mobilenetv2_96."),
     data: Optional[Path] = DataOption,
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
@@ -115,17 +118,25 @@ def eval_command(
     from ..evaluate import evaluate
     from ..predictors.load import load_predictor
 
-    if (checkpoint is None) == (model is None):
-        raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT")
+    from ..shipped import DEFAULT_MODEL, resolve_artifact, shipped_name
+
+    if checkpoint is not None and model is not None:
+        raise EdgemarkError("pass either --checkpoint CKPT or --model ARTIFACT, not both")
     if box not in (None, "detector", "given", "image", "landmarks"):
         raise EdgemarkError(f"--box must be detector, given, image or landmarks, not {box!r}")
-    source = checkpoint or model
+    source = resolve_artifact(checkpoint or model or DEFAULT_MODEL)
     predictor = load_predictor(source, threads=threads)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
     box = box or _default_box(faces)
     lst = Path(faces.path)
     # beside a checkpoint; for an artifact, under runs/eval (an artifact folder holds only what its manifest lists)
-    base = source.parent if source.is_file() else Path("runs") / "eval" / f"{source.resolve().parent.name}-{source.name}"
+    # (a shipped model's results go under runs/eval too: nothing is written into the shipped models)
+    artifact_name = f"{source.resolve().parent.name}-{source.name}"
+    if shipped_name(source):
+        artifact_name = shipped_name(source) + ("-" + source.resolve().parent.name if source.is_file() else "-" + source.name)
+        base = Path("runs") / "eval" / artifact_name
+    else:
+        base = source.parent if source.is_file() else Path("runs") / "eval" / artifact_name
     out = out or base / (f"eval-{lst.stem}" if box != "detector" else f"eval-{lst.stem}-{detector}")
     if box == "detector":
         return _eval_pipeline(predictor, faces, source, out, detector, detector_model, refine, threads)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import EdgemarkError
 from ..preprocess import CropSpec
 from ..scheme import LandmarkScheme
+from ..shipped import resolve_artifact
 from .base import Predictor
 
 
@@ -18,14 +19,17 @@ PEER_PREFIX = "mediapipe:"
 
 def load_predictor(path, threads: int | None = None, device: str = "cpu") -> Predictor:
     """A predictor for an artifact folder (or its manifest.json), a training checkpoint (.pt),
-    or MediaPipe's face mesh as a peer (``mediapipe:VIEW``)."""
+    a shipped model by name (``mobilenetv2_96``, ``drive23``, ``drive23/onnx-int8``: see
+    ``edgemark.shipped``), or MediaPipe's face mesh as a peer (``mediapipe:VIEW``)."""
+    from ..devices import parse_device
     from ..export.manifest import read_manifest
 
+    device = parse_device(device).name  # "gpu" -> "cuda:0" (edgemark.devices); an unknown name is a named error
     if str(path).startswith(PEER_PREFIX):  # a peer, not an artifact: MediaPipe's face mesh
         from .mediapipe_mesh import MediaPipeMesh
 
         return MediaPipeMesh(str(path)[len(PEER_PREFIX):] or "cuhk5", threads=threads, device=device)
-    path = Path(path)
+    path = resolve_artifact(path)  # a shipped model's name ("drive23", "mobilenetv2_96/onnx-int8") or a path
     if path.suffix == ".pt" and path.is_file():
         from .torch_predictor import TorchPredictor
 
