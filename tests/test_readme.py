@@ -1,11 +1,14 @@
-"""The README's commands, typed as written, so that the README cannot drift from the code.
+"""The commands of the README and of the documentation site, typed as written, so that
+neither can drift from the code.
 
-Every command line of the README's bash blocks must appear in RUNS (how it runs here) or
-NOT_HERE (why it cannot, with where it is covered instead). RUNS may only fill in what a
+Every command line of the bash blocks of README.md and of every page of docs/ (in the
+order of mkdocs.yml's nav) must appear in RUNS (how it runs here) or NOT_HERE (why it
+cannot, with where it is covered instead); a command that appears on several pages runs
+once, where it first appears. RUNS may only fill in what a
 user fills in (their data folder, photo, device) and add options that shorten a run
 (fewer epochs, faces, timed calls) or stand in for the user's machine (their
 ~/.ssh/config, the device's Python); the command itself stays as written. They run in
-README order in one workspace, so that later commands use what earlier ones made
+that order (the README, then the pages) in one workspace, so that later commands use what earlier ones made
 (runs/mnv2/best.pt, exported/mnv2), with the shipped model and recipes linked in.
 The device commands run against a real OpenSSH server on loopback, reached through an
 ssh_config alias (`pi5`) and the default remote folder, as a user types them.
@@ -46,9 +49,15 @@ class Run:
 
 NOT_HERE = {
     "python3 -m venv .venv && .venv/bin/pip install -e '.[dev,all]' && .venv/bin/edgemark models fetch && .venv/bin/edgemark eval "
-    "--model exported/mobilenetv2_96/tflite-int8 --data ../shared/datasets/cuhk_facepoint --box detector":
+    "--model mobilenetv2_96 --data ../shared/datasets/cuhk_facepoint --box detector":
         "the install itself: .ci/run runs it on a fresh machine (and the eval below runs here)",
     ".venv/bin/python -m pytest -q": "this test suite",
+    "pip install edgemark": "PyPI is not reached from the tests: tests/test_wheel.py builds the wheel, installs it in a fresh venv "
+                            "outside the checkout and runs the commands from an empty folder",
+    "mkdocs build --strict --site-dir site": "tests/test_docs.py runs it into a temporary folder",
+    "edgemark export --checkpoint mobilenetv2_96 --out exported/mobilenetv2_96 --data ~/data/cuhk":
+        "it rewrites the repository's exported/mobilenetv2_96 (linked into the workspace); the export above runs the same code, "
+        "and tests/test_wheel.py exports from the shipped checkpoint",
     "pip install 'edgemark[sweep]'": "installed by .ci/run ('.[dev,all]')",
     "torchrun --nnodes 2 --node-rank 0 --master-addr HOST0 --master-port 29500 --nproc-per-node 8 -m edgemark train ...":
         "a template for two machines ('...': the options above); tests/test_distributed.py runs a 2-process job",
@@ -56,6 +65,7 @@ NOT_HERE = {
 }
 
 RUNS = {
+    "edgemark predict photo.jpg": Run(),
     "edgemark predict photo.jpg --out photo_landmarks.png": Run(),
     "edgemark predict photo.jpg --box 120,80,260,220": Run(),
     "edgemark models fetch": Run(),
@@ -80,36 +90,56 @@ RUNS = {
     "edgemark sweep recipes/mobilenetv2_96.yaml recipes/study/mnv2_96_light.yaml --seeds 0,1 --data ~/data/cuhk --cpus-per-trial 2":
         Run(add=["--epochs", "1", "--subset", "32"]),
     "edgemark eval --checkpoint runs/mnv2/best.pt --data ~/data/cuhk": Run(),
-    "edgemark eval --model exported/mobilenetv2_96/tflite-int8 --data ~/data/cuhk --box detector": Run(),
+    "edgemark eval --model mobilenetv2_96 --data ~/data/cuhk --box detector": Run(),
     "edgemark eval --checkpoint runs/mnv2/best.pt --list MTFL/testing.txt --format mtfl --box landmarks": Run(),
     "edgemark robustness --model exported/mobilenetv2_96/tflite-int8 --data ~/data/cuhk --detector blazeface-anyroll":
         Run(add=["--faces", "2", "--compare-detector", "haar"]),
     "edgemark export --checkpoint runs/mnv2/best.pt --target all --precision all --out exported/mnv2 --data ~/data/cuhk":
         Run(add=["--calib-size", "16"]),
     "edgemark eval --model exported/mnv2/tflite-int8 --data ~/data/cuhk": Run(),
-    "edgemark bench --model exported/mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
+    "edgemark bench --model mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
         Run(add=["--target", "tflite", "--precision", "int8", *SHORT_BENCH]),
     "edgemark bench compare benchmarks/A benchmarks/B": Run(),  # A and B: the folders the runs above wrote
-    "edgemark deploy --model exported/mobilenetv2_96 --target tflite --precision int8 --host pi5 --data ~/data/cuhk":
+    "edgemark deploy --model mobilenetv2_96 --target tflite --precision int8 --host pi5 --data ~/data/cuhk":
         Run(device=True, add=["--test-faces", "20"]),
-    "edgemark bench --model exported/mobilenetv2_96 --target tflite,onnx --device ssh://pi5 --threads 1,4 --data ~/data/cuhk":
+    "edgemark bench --model mobilenetv2_96 --target tflite,onnx --device ssh://pi5 --threads 1,4 --data ~/data/cuhk":
         Run(device=True, add=["--precision", "int8", *SHORT_BENCH]),
     "scp face.jpg pi5:": Run(device=True),
     "ssh pi5 edgemark/bundles/mobilenetv2_96/bin/edgemark predict --model edgemark/bundles/mobilenetv2_96/artifacts/tflite-int8 "
     "face.jpg --out face_landmarks.png": Run(device=True),
-    "edgemark bench --model exported/mobilenetv2_96 --target tflite,onnx --precision int8 --devices devices.yaml --data ~/data/cuhk":
+    "edgemark bench --model mobilenetv2_96 --target tflite,onnx --precision int8 --devices devices.yaml --data ~/data/cuhk":
         Run(device=True, add=SHORT_BENCH),
-    "edgemark demo --model exported/mobilenetv2_96/tflite-int8 --source 0": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
+    "edgemark demo --model mobilenetv2_96 --source 0": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
     "edgemark demo --source drive.mp4 --mode drive --out annotated.mp4 --events events.jsonl --no-window": Run(),
     "edgemark demo --source 0 --mode filters": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
-    "edgemark demo --model exported/mobilenetv2_96_drive23/tflite-int8 --source drive.mp4 --events events.jsonl --no-window": Run(),
+    "edgemark demo --model drive23 --source drive.mp4 --events events.jsonl --no-window": Run(),
+    # the study of docs/study-pipeline.md, cut to a few faces, one detector and one condition (the last option wins)
+    "python -m edgemark.studies.detector_study --data ~/data/cuhk --candidates 0.5,0.3,0.2,0.1 --detectors blazeface,blazeface-full,haar "
+    "--refine 0,1,2 --upright 0,1 --conditions photo,eyes24,eyes48,roll30,roll60 --out pipeline_study.md":
+        Run(add=["--faces", "6", "--candidates", "", "--detectors", "blazeface", "--refine", "0", "--upright", "1", "--conditions", "photo"]),
 }
 
 
-def readme_commands() -> list[str]:
-    """Command lines of the README's bash blocks: comments dropped, continuations joined."""
+def doc_pages() -> list[Path]:
+    """README.md, then the documentation's pages in the order of mkdocs.yml's nav."""
+    import yaml
+
+    def flat(nav):
+        for item in nav:
+            for value in (item.values() if isinstance(item, dict) else [item]):
+                if isinstance(value, str):
+                    yield value
+                else:
+                    yield from flat(value)
+
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    return [ROOT / "README.md", *(ROOT / "docs" / page for page in flat(nav))]
+
+
+def page_commands(page: Path) -> list[str]:
+    """Command lines of one page's bash blocks: comments dropped, continuations joined."""
     lines, block = [], None
-    for raw in (ROOT / "README.md").read_text().splitlines():
+    for raw in page.read_text().splitlines():
         if raw.startswith("```"):
             block = [] if raw.strip() == "```bash" and block is None else None
             continue
@@ -123,13 +153,29 @@ def readme_commands() -> list[str]:
     return lines
 
 
-def test_every_readme_command_is_run_here_or_says_why_not():
+def readme_commands() -> dict[str, str]:
+    """Every command line of the README and the docs, each once, in page order: {command: page}."""
+    commands: dict[str, str] = {}
+    for page in doc_pages():
+        for line in page_commands(page):
+            commands.setdefault(line, str(page.relative_to(ROOT)))
+    return commands
+
+
+def test_every_page_is_in_the_nav():
+    """A page left out of mkdocs.yml's nav would have its commands go unchecked."""
+    pages = {p.relative_to(ROOT) for p in doc_pages()}
+    missing = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md") if p.relative_to(ROOT) not in pages)
+    assert not missing, f"docs pages missing from mkdocs.yml's nav: {missing}"
+
+
+def test_every_readme_and_docs_command_is_run_here_or_says_why_not():
     commands = readme_commands()
     assert len(commands) > 20
-    unknown = [c for c in commands if c not in RUNS and c not in NOT_HERE]
-    assert not unknown, f"README commands with no way to run them in tests/test_readme.py: {unknown}"
+    unknown = [f"{page}: {c}" for c, page in commands.items() if c not in RUNS and c not in NOT_HERE]
+    assert not unknown, f"commands of the README or docs with no way to run them in tests/test_readme.py: {unknown}"
     stale = [c for c in list(RUNS) + list(NOT_HERE) if c not in commands]
-    assert not stale, f"tests/test_readme.py runs commands the README no longer has: {stale}"
+    assert not stale, f"tests/test_readme.py runs commands the README and docs no longer have: {stale}"
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +247,8 @@ def argv_of(line: str, run: Run, data: Path, config: Path | None, workspace: Pat
         argv = argv[:3] + [str(Path(found[0]).parent), str(Path(found[-1]).parent)]
     if argv[0] == "edgemark":
         argv = [sys.executable, "-m", "edgemark", *argv[1:]]
+    elif argv[0] == "python":
+        argv = [sys.executable, *argv[1:]]
     elif argv[0] == "torchrun":
         argv = [sys.executable, "-m", "torch.distributed.run", *argv[1:]]
     elif argv[0] in ("ssh", "scp"):
@@ -261,6 +309,7 @@ def _on_device(workspace, done):
 
 
 CHECKS = {
+    "edgemark predict photo.jpg": _predicted,
     "edgemark predict photo.jpg --out photo_landmarks.png": lambda ws, d: (_predicted(ws, d), (ws / "photo_landmarks.png").stat()),
     "edgemark predict photo.jpg --box 120,80,260,220": _predicted,
     "edgemark data show --data ~/data/cuhk --n 16 --out grid.png": lambda ws, d: (ws / "grid.png").stat(),

@@ -4,7 +4,7 @@ statistics measured again (edgemark.weight_average) on the training crops of the
 checkpoint's split (its recipe's seed, so never on its validation faces). The result is
 an ordinary checkpoint (the first one's metadata, the averaged weights) for ``edgemark eval``.
 
-    python benchmarks/model_soup.py OUT.pt A.pt B.pt [C.pt ...] [--data DIR]
+    python tools/model_soup.py OUT.pt A.pt B.pt [C.pt ...] [--data DIR]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# Builds the 640x480 benchmark clip of benchmarks/demo.md (run from the repository root).
+# Builds the 640x480 benchmark clip of benchmarks/archive/demo.md (run from the repository root).
 import sys; sys.path.insert(0, "tests")
 from pathlib import Path
 import cv2
