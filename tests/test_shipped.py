@@ -94,5 +94,5 @@ def test_bench_refuses_a_target_that_the_folder_lacks(tmp_path):
     shutil.copytree(ROOT / "exported" / "mobilenetv2_96" / "torch-fp32", tmp_path / "model" / "torch-fp32")
     shutil.copytree(ROOT / "exported" / "mobilenetv2_96" / "onnx-int8", tmp_path / "model" / "onnx-int8")
     done = run(tmp_path, "bench", "--model", "model", "--target", "tflite", "--precision", "int8", "--detector", "none")
-    assert done.returncode == 1 and "no artifact matches --target tflite --precision int8 (here: onnx-int8, torch-fp32)" in done.stderr
+    assert done.returncode == 2 and "no artifact matches --target tflite --precision int8 (here: onnx-int8, torch-fp32)" in done.stderr
     assert "edgemark export --checkpoint" in done.stderr and "Traceback" not in done.stderr
