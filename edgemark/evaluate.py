@@ -91,14 +91,13 @@ def scheme_parts(pred: np.ndarray, truth: np.ndarray, scheme) -> dict:
             errors = point_errors(pred, truth, io)[:, list(points)].mean(axis=1)
             out[name] = {"points": len(points), "nme": float(errors.mean()), "failure_rate": float((errors > 0.10).mean())}
     if scheme.has_eyelids:
-        from .demo.drive import DriveConfig
+        from .face_measures import CLOSED_RATIO, EAR_FLOOR
 
         ear_p = np.stack([eye_aspect_ratio(pred, e) for e in scheme.eyes], axis=1)
         ear_t = np.stack([eye_aspect_ratio(truth, e) for e in scheme.eyes], axis=1)
-        c = DriveConfig()
-        limit = c.closed_ratio * float(np.median(ear_t.mean(axis=1)))
-        closed_p = (ear_p.mean(axis=1) < limit) | (ear_p.mean(axis=1) < c.ear_floor)
-        closed_t = (ear_t.mean(axis=1) < limit) | (ear_t.mean(axis=1) < c.ear_floor)
+        limit = CLOSED_RATIO * float(np.median(ear_t.mean(axis=1)))
+        closed_p = (ear_p.mean(axis=1) < limit) | (ear_p.mean(axis=1) < EAR_FLOOR)
+        closed_t = (ear_t.mean(axis=1) < limit) | (ear_t.mean(axis=1) < EAR_FLOOR)
         out["eyes"] = {"ear_pearson_r": float(np.corrcoef(ear_p.ravel(), ear_t.ravel())[0, 1]),
                        "ear_mean_abs_diff": float(np.abs(ear_p - ear_t).mean()), "closed_limit": limit,
                        "closed_truth": int(closed_t.sum()), "closed_predicted": int(closed_p.sum()),

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .head_pose import pose_reference, reference_points
+
 _EPS = 1e-9
 
 
@@ -49,6 +51,25 @@ def mouth_aspect_ratio(points: np.ndarray, mouth) -> float | np.ndarray:
     return _scalar_or_array(gaps / (3 * width + _EPS))
 
 
+# Closed eyes from the eye aspect ratio, for drive mode (``demo.drive.DriveConfig``, where
+# the sources are) and the evaluation's open/closed agreement: both eyes' EAR below
+# CLOSED_RATIO of the same person's open-eye EAR, or the mean EAR below EAR_FLOOR whatever
+# the open-eye EAR. 0.7 was chosen on the 951 validation faces of the drive23 model's
+# training list (benchmarks/drive23.md).
+CLOSED_RATIO = 0.7
+EAR_FLOOR = 0.1
+
+
+def eyes_closed_by_ear(ears, open_ears, closed_ratio: float = CLOSED_RATIO, ear_floor: float = EAR_FLOOR):
+    """Whether the eyes are closed: ``ears`` (..., 2) both eyes' EAR, ``open_ears`` the
+    person's open-eye EAR (a scalar, or (..., 2) per eye). Both eyes below ``closed_ratio``
+    of their open EAR (a wink is not closed eyes), or the mean below ``ear_floor``."""
+    ears = np.asarray(ears, np.float64)
+    ratios = ears / np.maximum(np.asarray(open_ears, np.float64), 1e-6)
+    closed = (ratios.max(axis=-1) < closed_ratio) | (ears.mean(axis=-1) < ear_floor)
+    return bool(closed) if closed.ndim == 0 else closed
+
+
 def head_turn(points: np.ndarray, eyes: tuple[int, int], nose: int) -> float:
     """How far the nose sits from the eye midpoint along the eye line, in inter-ocular
     distances (0 on a frontal face; grows as the head turns left or right)."""
@@ -64,9 +85,7 @@ TURN_BINS = (0.0, 0.05, 0.1, 0.2, 0.3, np.inf)
 
 def head_turns(points: np.ndarray, scheme) -> np.ndarray | None:
     """Each face's head turn (N,) from its landmarks (N, K, 2): eye centres and nose tip by
-    name (demo.head_pose); None when the scheme names no such points."""
-    from .demo.head_pose import pose_reference, reference_points
-
+    name (``head_pose.pose_reference``); None when the scheme names no such points."""
     reference = pose_reference(scheme)
     if reference is None:
         return None

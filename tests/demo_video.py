@@ -14,7 +14,7 @@ import numpy as np
 
 from edgemark.data.lists import read_list
 from edgemark.detect.haar import HaarDetector
-from edgemark.demo.head_pose import camera_matrix, head_pose
+from edgemark.head_pose import camera_matrix, head_pose
 
 FPS = 10
 # (first frame, frames, kind)

@@ -17,7 +17,7 @@ from demo_video import CORRUPT_FRAME, TOTAL, build_video
 from edgemark import load_pipeline
 from edgemark.detect.haar import HaarDetector
 from edgemark.demo.drive import DriveMonitor, eye_aspect_ratio
-from edgemark.demo.head_pose import GENERIC_FACE_5, camera_matrix, head_pose
+from edgemark.head_pose import GENERIC_FACE_5, camera_matrix, head_pose
 from edgemark.demo.runner import DemoOptions, run_demo
 from edgemark.demo.smoothing import OneEuroFilter
 from edgemark.scheme import load_scheme
@@ -25,6 +25,7 @@ from edgemark.scheme import load_scheme
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("detector_models")
 MODEL = ROOT / "exported" / "mobilenetv2_96" / "tflite-int8"
+DRIVE23 = ROOT / "exported" / "mobilenetv2_96_drive23" / "tflite-int8"
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,116 @@ def test_filters_mode_draws_overlays_on_the_face(video, tmp_path):
     ys, xs = np.nonzero(changed[60:])  # below the text lines
     assert changed.mean() > 0.02  # hat, sunglasses and moustache cover a visible area
     assert 200 < np.median(xs) < 440  # on the face, in the middle of the frame
+
+
+def filtered_pixels(original: Path, filtered: Path, frame: int = 10) -> np.ndarray:
+    """Where the filters changed a frame (below the HUD's text lines)."""
+    a_cap, b_cap = cv2.VideoCapture(str(original)), cv2.VideoCapture(str(filtered))
+    for _ in range(frame + 1):
+        _, a = a_cap.read()
+        _, b = b_cap.read()
+    changed = np.abs(a.astype(int) - b.astype(int)).sum(axis=2) > 60
+    changed[:100] = False
+    return changed
+
+
+def test_filters_take_the_drive23_model_and_draw_where_the_5_point_model_does(video, tmp_path):
+    """Issue 29, item 6: drive23's first five points are the labelled CUHK five, so the
+    filters take it (the CLI stopped with "anchored on the 5-point scheme"); its overlays
+    land where the 5-point model's do."""
+    if not (DRIVE23 / "manifest.json").is_file():
+        pytest.fail(f"{DRIVE23} is not exported")
+    out23, out5 = tmp_path / "filters23.mp4", tmp_path / "filters5.mp4"
+    done = subprocess.run([sys.executable, "-m", "edgemark", "demo", "--model", str(DRIVE23), "--source", str(video), "--mode",
+                           "filters", "--out", str(out23), "--no-window", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert frame_count(out23) == TOTAL
+    run_demo(load_pipeline(MODEL), str(video), DemoOptions(mode="filters", out=out5))
+    for frame in (5, 10, 15):  # the frontal segment
+        a, b = filtered_pixels(video, out5, frame), filtered_pixels(video, out23, frame)
+        assert a.mean() > 0.02 and b.mean() > 0.02, frame
+        centre_a, centre_b = (np.array(np.nonzero(m)).mean(axis=1) for m in (a, b))
+        assert np.linalg.norm(centre_a - centre_b) < 15, (frame, centre_a, centre_b)  # px, on a face about 200 px wide
+        assert (a & b).sum() / (a | b).sum() > 0.6, frame
+
+
+def test_filters_refuse_a_scheme_without_the_five_labelled_points():
+    from edgemark.demo.filters import FaceFilters
+    from edgemark.errors import EdgemarkError
+
+    FaceFilters(load_scheme("drive23"))
+    with pytest.raises(EdgemarkError, match="anchored on the 5 labelled CUHK points.*68-point ibug68"):
+        FaceFilters(load_scheme("ibug68"))
+
+
+def no_face_clip(path: Path, frames: int = 30) -> Path:
+    """A clip of a blank frame: an AVI at 10 fps, or a raw MJPEG (concatenated JPEGs: no
+    frame rate, no frame count)."""
+    blank = np.full((480, 640, 3), 90, np.uint8)
+    if path.suffix == ".mjpeg":
+        path.write_bytes(cv2.imencode(".jpg", blank)[1].tobytes() * frames)
+    else:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+        for _ in range(frames):
+            writer.write(blank)
+        writer.release()
+    return path
+
+
+def test_a_raw_mjpeg_file_is_timed_by_its_frames_not_as_a_camera(tmp_path):
+    """Issue 31, item 8: a file that states no frame count (a raw MJPEG) was timed by the
+    processing speed, as a camera: the no-face clip gave face_lost as .avi and nothing as
+    .mjpeg. A file is timed by its own frame rate (FFmpeg reads a raw MJPEG at 25 fps)."""
+    from edgemark.demo.runner import open_source
+
+    found = {}
+    for name in ("clip.avi", "clip.mjpeg"):
+        clip = no_face_clip(tmp_path / name)
+        cap, live, fps, _ = open_source(str(clip))
+        cap.release()
+        assert not live, name
+        events = tmp_path / f"{name}.jsonl"
+        summary = run_demo(load_pipeline(MODEL), str(clip), DemoOptions(events=events))
+        assert summary["frames"] == 30, name
+        found[name] = (fps, [e for e in map(json.loads, events.read_text().splitlines())])
+    for name, (fps, log) in found.items():
+        lost = [e for e in log if e["kind"] == "face_lost"]
+        assert len(lost) == 1 and lost[0]["frame"] == round(fps) and lost[0]["time"] == 1.0, (name, log)
+    assert found["clip.mjpeg"][0] == 25
+
+
+def test_a_new_face_elsewhere_is_learnt_again(data_dir, tmp_path):
+    """A face, half a second without one, then another face elsewhere in the frame: the
+    runner's new track is another driver (relearn, reason "new face"); the same face
+    coming back to its place is not."""
+    from demo_video import _place, pick_face
+
+    def clip(path, second_dx):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+        for record, dx, n in ((pick_face(data_dir, "frontal"), -140, 20), (None, 0, 5),
+                              (pick_face(data_dir, "frontal", skip=1 if second_dx else 0), second_dx, 20)):
+            frame = np.full((480, 640, 3), 90, np.uint8) if record is None else _place(cv2.imread(str(record.image_path)), record.landmarks, dx)[0]
+            for _ in range(n):
+                writer.write(frame)
+        writer.release()
+        return path
+
+    for second_dx, expected in ((140, ["relearn"]), (-140, [])):
+        events = tmp_path / f"{second_dx}.jsonl"
+        run_demo(load_pipeline(MODEL), str(clip(tmp_path / f"{second_dx}.avi", second_dx)), DemoOptions(events=events))
+        log = [json.loads(line) for line in events.read_text().splitlines()]
+        relearn = [e for e in log if e["kind"] == "relearn"]
+        assert [e["kind"] for e in relearn] == expected, log
+        if relearn:
+            assert relearn[0]["reason"] == "new face" and 25 <= relearn[0]["frame"] <= 27
+
+
+def test_the_hud_fps_says_what_it_counts():
+    from edgemark.demo.hud import fps_line
+
+    line = fps_line("tflite int8", 12.34, 250.0)
+    assert "12.3 FPS end to end" in line and "pipeline only 250 FPS" in line
+    assert "- FPS end to end" in fps_line("tflite int8", 0.0, 250.0)  # before a second frame
 
 
 def test_bad_sources_give_clear_errors(tmp_path):
@@ -177,7 +288,7 @@ def test_eye_closure_only_with_eyelid_points():
     for i in range(100):  # open for 6 s (the open-eye EAR is learnt over the first 5 s), then closed
         events += monitor.update(i / 10, i, points if i < 60 else closed, (0.0, 0.0, 0.0))
     kinds = [e["kind"] for e in events]
-    assert kinds == ["eyes_closed"] and events[0]["frame"] == 70  # closed from frame 60, for 1 s
+    assert kinds == ["eyes_closed"] and events[0]["frame"] == 69  # closed from frame 60: 1 s on its 10th closed frame
     assert monitor.status["perclos"] > 0.5
 
 

@@ -1,5 +1,7 @@
 """Face filters: overlays placed by a similarity transform (rotation, uniform scale,
-translation) from two anchor points in the overlay to two landmarks of the face."""
+translation) from two anchor points in the overlay to two landmarks of the face: the
+5 labelled CUHK points (eye centres, mouth corners), from any scheme that labels them
+(cuhk5, drive23)."""
 
 from __future__ import annotations
 
@@ -10,21 +12,26 @@ import cv2
 import numpy as np
 
 from ..errors import EdgemarkError
+from ..head_pose import FIVE_NAMES, labelled_five
 
 ASSETS = Path(__file__).parent / "assets"
 
 
 class FaceFilters:
     def __init__(self, scheme, names=("hat", "sunglasses", "moustache")):
-        if scheme.num_points != 5:
-            raise EdgemarkError(f"the shipped filters are anchored on the 5-point scheme; this model has {scheme.num_points} points")
+        five = labelled_five(scheme)
+        if five is None:
+            raise EdgemarkError(f"the shipped filters are anchored on the 5 labelled CUHK points ({', '.join(FIVE_NAMES)}); "
+                                f"this model's {scheme.num_points}-point {scheme.name} scheme does not label them "
+                                "(cuhk5 and drive23 do)")
         anchors = json.loads((ASSETS / "anchors.json").read_text())
         self.overlays = []
         for name in names:
             image = cv2.imread(str(ASSETS / f"{name}.png"), cv2.IMREAD_UNCHANGED)
             if image is None or image.shape[2] != 4:
                 raise EdgemarkError(f"{ASSETS / name}.png: missing or not an RGBA overlay")
-            self.overlays.append((name, image, np.float32(anchors[name]["at"]), anchors[name]["points"]))
+            # anchors.json names points of the 5-point scheme: the same points of this one
+            self.overlays.append((name, image, np.float32(anchors[name]["at"]), [five[i] for i in anchors[name]["points"]]))
 
     def apply(self, frame: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Blend every overlay into ``frame`` in place; only the region it covers is touched."""

@@ -1,5 +1,5 @@
-"""What the demo draws on each frame: landmarks, box, FPS, per-stage times, the model's
-format and precision, pose and alerts."""
+"""What the demo draws on each frame: landmarks, box, FPS (end to end, and the pipeline's
+alone), per-stage times, the model's format and precision, pose and alerts."""
 
 from __future__ import annotations
 
@@ -24,8 +24,17 @@ def draw_face(frame, box, points, detected: bool) -> None:
             cv2.circle(frame, (int(round(x)), int(round(y))), 3, (0, 255, 0), -1, cv2.LINE_AA)
 
 
-def draw_hud(frame, model_label: str, fps: float, stages: dict, lines: list[tuple[str, tuple]]) -> None:
-    text(frame, f"{model_label}  {fps:5.1f} FPS", 0)
+def fps_line(model_label: str, loop_fps: float, pipeline_fps: float) -> str:
+    """The HUD's first line: the frame rate of the whole loop (capture, decoding, detector,
+    landmarks, drive or filters, drawing, writing, showing) and, labelled apart, that of the
+    pipeline alone (detector, landmarks, smoothing, head pose, drive or filters: the
+    ``total`` of the stage line), which is what the model allows."""
+    loop = "-" if loop_fps <= 0 else f"{loop_fps:.1f}"
+    return f"{model_label}  {loop} FPS end to end  (pipeline only {pipeline_fps:.0f} FPS)"
+
+
+def draw_hud(frame, model_label: str, loop_fps: float, pipeline_fps: float, stages: dict, lines: list[tuple[str, tuple]]) -> None:
+    text(frame, fps_line(model_label, loop_fps, pipeline_fps), 0)
     text(frame, "  ".join(f"{k} {v:.1f} ms" for k, v in stages.items()), 1)
     for i, (line, color) in enumerate(lines):
         text(frame, line, 2 + i, color)

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 # the runner: modules that import neither torch nor typer/rich/matplotlib
 RUNNER_FILES = [
     "__init__.py", "errors.py", "io.py", "optional.py", "preprocess.py", "scheme.py", "metrics.py", "environment.py", "x86_amx.py",
-    "predict.py", "edge_cli.py", "evaluate.py", "face_measures.py", "demo/__init__.py", "demo/head_pose.py",
+    "predict.py", "edge_cli.py", "evaluate.py", "face_measures.py", "head_pose.py",
     "data/__init__.py", "data/lists.py", "data/images.py",
     "predictors/__init__.py", "predictors/base.py", "predictors/load.py", "predictors/onnx_predictor.py",
     "predictors/openvino_predictor.py", "predictors/tflite_predictor.py", "predictors/ncnn_predictor.py",

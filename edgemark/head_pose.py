@@ -38,6 +38,23 @@ POSE_REFERENCES = (
 )
 
 
+# The 5 labelled CUHK points, in cuhk5's order.
+FIVE_NAMES = ("left_eye", "right_eye", "nose_tip", "mouth_left", "mouth_right")
+
+
+def labelled_five(scheme) -> tuple[int, ...] | None:
+    """The indices of the 5 CUHK points (eye centres, nose tip, mouth corners, in cuhk5's
+    order) when they are the scheme's human-labelled points (its ``labelled`` field; every
+    point of a scheme without one): cuhk5, and drive23 whose first five are those; None
+    for any other scheme. What is anchored on the 5 labelled points (the demo's filters)
+    takes any such scheme."""
+    labelled = sorted(scheme.names[i] for i in scheme.label_points)
+    if labelled != sorted(FIVE_NAMES):
+        return None
+    index = {name: i for i, name in enumerate(scheme.names)}
+    return tuple(index[name] for name in FIVE_NAMES)
+
+
 def pose_reference(scheme) -> tuple[tuple[int, ...], ...] | None:
     """For each of the 5 reference points, the indices of the scheme's points whose mean
     it is; None when the scheme names no such points (no head pose then)."""
