@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     b.add_argument("--no-amx", action="store_true", help="refuse Intel AMX to every run (where the CPU has it)")
     b.add_argument("--command", dest="bench_command", default="", help="the host command, recorded in the results")
     b.add_argument("--detector", default="blazeface", help="pipeline rows for these detectors (comma list; empty: none)")
+    b.add_argument("--refine", type=int, help="refinement passes in the pipeline rows (default: each detector's measured one)")
+    b.add_argument("--no-pin", action="store_true", help="do not pin runs to cores")
+    b.add_argument("--cores", help="pin runs to these cores, in order (e.g. 4-7 for a big.LITTLE board's big cores)")
+    b.add_argument("--worker-timeout", type=float, default=900.0, help="seconds one measurement may take (then: not measured)")
     v = sub.add_parser("verify", help="check every file of a bundle against its hashes")
     v.add_argument("bundle")
     sub.add_parser("info", help="device facts as JSON")
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
         elif args.command == "bench":
             import numpy as np
 
-            from .bench.run import run_bench
+            from .bench.run import parse_cores, run_bench
 
             bundle = Path(args.bundle)
             test_crops, frame = None, None
@@ -79,7 +83,8 @@ def main(argv=None) -> int:
             run_bench(bundle / "artifacts", "cpu", _ints(args.threads), _ints(args.batch), Path(args.out), test_crops=test_crops,
                       warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds, command=args.bench_command,
                       frame=frame, detectors=[d for d in args.detector.split(",") if d] if frame is not None else [],
-                      amx=not args.no_amx, rounds=args.rounds)
+                      amx=not args.no_amx, rounds=args.rounds, refine=args.refine, pin=not args.no_pin,
+                      cores=parse_cores(args.cores) if args.cores else None, worker_timeout=args.worker_timeout)
             print(json.dumps({"results": str(Path(args.out) / "results.json")}))
     except EdgemarkError as e:
         print(f"error: {e}", file=sys.stderr)

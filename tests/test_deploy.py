@@ -130,6 +130,10 @@ def test_remote_bench_brings_results_back(deployed, sshd, device, exported, smal
     faces = read_list(small_lists / "testImageList.txt")
     faces.records = faces.records[:20]
     assert row["nme"] == pytest.approx(evaluate(load_predictor(exported[0] / "onnx-int8"), faces)["nme"], rel=1e-5)
+    # and its drop, against this machine's torch fp32 on the same faces (torch is never deployed)
+    torch_nme = evaluate(load_predictor(exported[0] / "torch-fp32"), faces)["nme"]
+    assert results["accuracy_reference"]["nme"] == pytest.approx(torch_nme, rel=1e-5)
+    assert row["nme_drop_pp"] == pytest.approx((row["nme"] - torch_nme) * 100, abs=1e-6)
     assert (out / "results.md").exists()
     # merged with a local run of the same artifact: one table, device against host
     local = tmp_path / "local"
@@ -209,6 +213,8 @@ def test_readme_deploy_bench_predict_with_an_alias_and_the_default_remote_dir(ho
     bundle = remote / "bundles" / name
     assert (bundle / "venv.path").read_text().strip() == str(remote / "venv")
     assert not list((remote / "bundles").glob(f".incoming-{name}"))
+    from edgemark.data.lists import read_list
+
     out = tmp_path / "pi"
     done = edgemark("bench", "--model", model, "--target", "onnx", "--precision", "int8", "--device", "ssh://edgedevice",
                     "--ssh-config", sshd.config, "--data", small_lists, "--accuracy-faces", "20", "--warmup", "2",
@@ -216,9 +222,16 @@ def test_readme_deploy_bench_predict_with_an_alias_and_the_default_remote_dir(ho
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((out / "results.json").read_text())
     (row,) = results["rows"]
-    assert results["device"] == "ssh://edgedevice" and row["artifact"] == "onnx-int8" and row["nme"] is not None
+    assert results["device"] == "ssh://edgedevice" and row["artifact"] == "onnx-int8"
+    from edgemark import load_predictor
+    from edgemark.evaluate import evaluate
+
+    first20 = read_list(small_lists / "testImageList.txt")
+    first20.records = first20.records[:20]
+    assert row["nme"] == pytest.approx(evaluate(load_predictor(model / "onnx-int8"), first20)["nme"], rel=1e-5)
+    # no torch-fp32 in this export folder: no reference, so no drop rather than a made-up one
+    assert row.get("nme_drop_pp") is None and "accuracy_reference" not in results
     # the README's remote predict, every path relative to the login directory
-    from edgemark.data.lists import read_list
 
     photo = read_list(small_lists / "testImageList.txt").records[0].image_path
     rel = f"edgemark/bundles/{name}"

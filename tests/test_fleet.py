@@ -60,6 +60,11 @@ def test_fleet_of_two_devices_and_one_unreachable(two_devices, exported, small_l
     for name in ("pi-a", "pi-b"):
         results = json.loads((out / name / "results.json").read_text())
         assert [r["artifact"] for r in results["rows"]] == ["onnx-int8"] and results["device"] == "ssh://edgedevice"
+        # the device's NME, and its drop against this machine's torch fp32 on the same 10 faces
+        (row,) = results["rows"]
+        reference = results["accuracy_reference"]
+        assert reference["where"].startswith("torch fp32 on the host") and reference["faces"] == 10
+        assert 0 < row["nme"] < 1 and row["nme_drop_pp"] == pytest.approx((row["nme"] - reference["nme"]) * 100, abs=1e-6)
     table = (out / "fleet.md").read_text()
     assert "| artifact | threads | batch | pi-a p50 ms | pi-a NME % | pi-b p50 ms | pi-b NME % |" in table
     assert "| onnx-int8 | 1 | 1 |" in table and "**gone**: not measured" in table
@@ -167,3 +172,26 @@ def test_run_fleet_refuses_a_device_made_in_code_with_a_path_for_a_name(tmp_path
     with pytest.raises(EdgemarkError, match=r"device name '\.\./x' is not a plain folder name"):
         run_fleet([Device("../x", local="cpu")], tmp_path, [], {"command": ""}, None, tmp_path / "fleet")
     assert not (tmp_path / "x").exists() and not (tmp_path / "fleet").exists()
+
+
+def test_fleet_devices_get_no_pin_and_cores_and_peer_is_refused(tmp_path):
+    """--no-pin used to be dropped on the way to a fleet's devices (pinned: True recorded)."""
+    if not (SHIPPED / "onnx-int8" / "manifest.json").exists():
+        pytest.skip(f"{SHIPPED}/onnx-int8 is not here")
+    devices = tmp_path / "devices.yaml"
+    devices.write_text("devices:\n  - name: here\n    local: cpu\n")
+    common = ["--model", SHIPPED / "onnx-int8", "--devices", devices, "--warmup", "1", "--min-runs", "3", "--min-seconds", "0.01",
+              "--detector", "none"]
+    done = _fleet(*common, "--no-pin", "--out", tmp_path / "a", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "a" / "here" / "results.json").read_text())
+    assert results["settings"]["pinned"] is False and [r["pinned_cores"] for r in results["rows"]] == [None]
+    assert "runs not pinned to cores (--no-pin)" in (tmp_path / "a" / "here" / "results.md").read_text()
+    core = sorted(os.sched_getaffinity(0))[-1]
+    done = _fleet(*common, "--cores", str(core), "--out", tmp_path / "b", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "b" / "here" / "results.json").read_text())
+    assert results["settings"]["cores"] == [core] and [r["pinned_cores"] for r in results["rows"]] == [[core]]
+    done = _fleet(*common, "--peer", "mediapipe", "--out", tmp_path / "c", cwd=tmp_path)
+    assert done.returncode == 2 and "--peer mediapipe is measured on this machine only" in " ".join(done.stderr.split())
+    assert not (tmp_path / "c").exists()

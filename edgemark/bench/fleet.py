@@ -89,10 +89,15 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
     from .report import write_outputs
     from .run import run_bench
 
+    # every option reaches every device: pinning (--no-pin, --cores), the pipeline rows (--detector, --refine)
+    pin, cores = settings.get("pin", True), settings.get("cores")
+    detectors, refine, frame = settings.get("detectors"), settings.get("refine"), settings.get("frame")
     if device.local:
         results = run_bench(model, device.local, settings["threads"], settings["batches"], out, settings["targets"],
                             settings["precisions"], test_crops, settings["warmup"], settings["min_runs"], settings["min_seconds"],
-                            command=settings["command"], amx=settings.get("amx", True), rounds=settings.get("rounds", 1))
+                            pin=pin, command=settings["command"], amx=settings.get("amx", True), rounds=settings.get("rounds", 1),
+                            frame=frame, detectors=detectors or (), refine=refine, cores=cores,
+                            worker_timeout=settings.get("worker_timeout", 900.0))
     else:
         from ..remote.bundle import device_artifacts
         from ..remote.deploy import deploy, remote_bench
@@ -102,10 +107,12 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
         # ExecuTorch (it brings torch) only when --target names it
         chosen, _ = device_artifacts(artifacts, settings.get("target", "all"))
         deployed = deploy(target, chosen, settings["bundle"], device.remote_dir,
-                          device.python, test_crops)
+                          device.python, test_crops, frame=frame)
         results = remote_bench(target, deployed["bundle"], settings["threads"], settings["batches"], settings["warmup"],
                                settings["min_runs"], settings["min_seconds"], settings["command"],
-                               amx=settings.get("amx", True), rounds=settings.get("rounds", 1))
+                               amx=settings.get("amx", True), rounds=settings.get("rounds", 1), pin=pin, cores=cores,
+                               detectors=detectors, refine=refine, reference=settings.get("reference"),
+                               worker_timeout=settings.get("worker_timeout"))
         write_json_atomic(out / "results.json", results)
     write_outputs(results, out)
     return results

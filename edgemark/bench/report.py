@@ -103,6 +103,23 @@ class _Checker:
             if not (_is_num(values[j]) and values[j] > 0):
                 _fail(self.source, f"{where}p50_rounds_ms[{j}]", f"expected a positive number, got {_show(values[j])}")
 
+    def timestamp(self, parent: dict, key: str, where: str) -> None:
+        """An ISO 8601 date and time, as datetime.isoformat writes it."""
+        from datetime import datetime
+
+        v = parent.get(key)
+        try:
+            datetime.fromisoformat(v)
+        except (TypeError, ValueError):
+            _fail(self.source, where + key, f"expected an ISO date and time (2026-01-31T12:00:00+00:00), got {_show(v)}")
+
+    def cores(self, parent: dict, key: str, where: str) -> None:
+        """An optional list of core numbers."""
+        values = self.list(parent, key, where, optional=True)
+        for j in range(len(values)):
+            if not (_is_int(values[j]) and 0 <= values[j] <= 1 << 20):
+                _fail(self.source, f"{where}{key}[{j}]", f"expected a core number, got {_show(values[j])}")
+
     def name(self, parent: dict, key: str, where: str, optional: bool = False) -> None:
         v = parent.get(key)
         if not (plain_name(v) or (optional and v is None)):
@@ -130,6 +147,7 @@ def validate_results(results, source) -> dict:
         _fail(source, "top level", f"expected an object, got {_kind(results)}")
     for key in ("command", "started", "device", "finished", "accuracy_list"):
         check.str(results, key, "", optional=key not in ("command", "started"))
+    check.timestamp(results, "started", "")  # a result folder is named after its date
     if "throttle_before" not in results:
         _fail(source, "throttle_before", "missing")
     machine = check.dict(results, "machine", "")
@@ -147,6 +165,11 @@ def validate_results(results, source) -> dict:
     check.int(settings, "min_runs", "settings.", 0)
     check.num(settings, "min_seconds", "settings.", 0)
     check.int(settings, "rounds", "settings.", 1, optional=True)
+    check.cores(settings, "cores", "settings.")
+    reference = check.dict(results, "accuracy_reference", "", optional=True)
+    if reference:
+        check.num(reference, "nme", "accuracy_reference.", 0)
+        check.str(reference, "where", "accuracy_reference.")
     for i, row in enumerate(check.list(results, "rows", "")):
         where = f"rows[{i}]."
         if not isinstance(row, dict):
@@ -161,6 +184,7 @@ def validate_results(results, source) -> dict:
         for key in TIMES[1:] + ("load_ms", "first_inference_ms", "peak_rss_mib", "rss_increase_mib"):
             check.num(row, key, where)
         check.num(row, "size_bytes", where, 0)
+        check.cores(row, "pinned_cores", where)
         check.num(row, "nme", where, 0, optional=True)
         for key in ("failure_rate", "auc", "nme_drop_pp"):
             check.num(row, key, where, optional=True)
@@ -219,9 +243,10 @@ def markdown(results: dict) -> str:
              f"Throttling before: `{json.dumps(results['throttle_before'])}`; after: `{json.dumps(results.get('throttle_after', {}))}`", "",
              f"Method: {results['settings']['latency']}; each artifact x threads x batch in a fresh process; warm-up "
              f"{results['settings']['warmup']} calls, then at least {results['settings']['min_runs']} calls and "
-             f"{results['settings']['min_seconds']} s; threads pinned to as many cores: {results['settings'].get('pinned')}; "
+             f"{results['settings']['min_seconds']} s; {pin_sentence(results)}; "
              f"Intel AMX: {results['settings'].get('amx', 'not recorded')}. {_rounds_sentence(results['settings'].get('rounds', 1))}"
-             f"RSS increase = peak RSS minus the bare interpreter's. Accuracy on {results.get('accuracy_list') or 'no list (no --data)'}.", "",
+             f"RSS increase = peak RSS minus the bare interpreter's. Accuracy on {results.get('accuracy_list') or 'no list (no --data)'}"
+             f"{reference_sentence(results)}.", "",
              "| artifact | threads | batch | p50 ms | p90 ms | p99 ms | mean ± std ms | img/s | load ms | first ms | peak RSS MiB | +RSS MiB | size KiB | NME % | FR % | drop pp | runtime |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results["rows"]:
@@ -230,6 +255,7 @@ def markdown(results: dict) -> str:
                      f"{r['peak_rss_mib']:.0f} | {r['rss_increase_mib']:.0f} | {r['size_bytes'] / 1024:.0f} | "
                      f"{_pct(r.get('nme'))} | {_pct(r.get('failure_rate'))} | "
                      f"{_f(r.get('nme_drop_pp'), '+.2f')} | {r['provider']} |")
+    lines += pin_lines(results)
     lines += summary_lines(results)
     lines += pipeline_lines(results)
     if incomplete(results):
@@ -237,6 +263,48 @@ def markdown(results: dict) -> str:
     if results["skipped"]:
         lines += ["", "Not measured:", ""] + [f"- {s['artifact']} threads={s['threads']} batch={s['batch']}: {s['reason']}" for s in results["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def _cores_text(cores) -> str:
+    return ",".join(map(str, cores))
+
+
+def pin_sentence(results: dict) -> str:
+    """How the workers were pinned, as the Method line says it."""
+    settings = results["settings"]
+    if not settings.get("pinned"):
+        return "runs not pinned to cores (--no-pin)"
+    if settings.get("cores"):
+        return f"each run pinned to as many cores as it has threads, taken in order from cores {_cores_text(settings['cores'])} (--cores)"
+    return "each run pinned to as many cores as it has threads, the lowest-numbered first"
+
+
+def pin_lines(results: dict) -> list[str]:
+    """Rows whose threads outnumbered the cores they were pinned to: said, never hidden."""
+    if not results["settings"].get("pinned"):
+        return []
+    short = [r for r in results["rows"] + (results.get("pipeline_rows") or [])
+             if isinstance(r.get("pinned_cores"), list) and len(r["pinned_cores"]) < r["threads"]]
+    if not short:
+        return []
+    lines = ["", "**Fewer cores than threads**: these runs had more threads than cores to pin to, so their threads shared cores:", ""]
+    for r in short:
+        name = r.get("artifact") or "(detector alone)"
+        if r.get("detector"):
+            name = f"{r['detector']} + {name}"
+        lines.append(f"- {name} threads={r['threads']}" + (f" batch={r['batch']}" if "batch" in r else "")
+                     + f": pinned to {len(r['pinned_cores'])} core(s) ({_cores_text(r['pinned_cores'])}), not {r['threads']}")
+    return lines
+
+
+def reference_sentence(results: dict) -> str:
+    """What the NME drops are against."""
+    reference = results.get("accuracy_reference")
+    if reference:
+        return f"; NME drops against {reference['where']} (NME {reference['nme'] * 100:.2f} %)"
+    if results.get("accuracy_reference_unused"):
+        return f"; no NME drops: {results['accuracy_reference_unused']}"
+    return ""
 
 
 def _rounds_sentence(rounds: int) -> str:
@@ -299,7 +367,7 @@ def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
         equal = [r for r in at if r.get("nme") is not None and r.get("nme_drop_pp") is not None and r["nme_drop_pp"] <= equal_pp]
         if equal:
             best = min(equal, key=lambda r: r["p50_ms"])
-            lines.append(f"- {t} thread(s): fastest at equal accuracy (NME within {equal_pp} pp of torch fp32): "
+            lines.append(f"- {t} thread(s): fastest at equal accuracy (NME within {equal_pp} pp of {_reference_name(results)}): "
                          f"**{best['artifact']}**, p50 {best['p50_ms']:.3f} ms, NME {best['nme'] * 100:.2f} %.")
         fastest = min(at, key=lambda r: r["p50_ms"])
         lines.append(f"- {t} thread(s): fastest overall: {fastest['artifact']}, p50 {fastest['p50_ms']:.3f} ms"
@@ -311,6 +379,13 @@ def summary_lines(results: dict, equal_pp: float = 0.1) -> list[str]:
                 lines.append(f"  - {fmt}: int8 vs fp32 speedup {fp32['p50_ms'] / int8['p50_ms']:.2f}x "
                              f"({fp32['p50_ms']:.3f} -> {int8['p50_ms']:.3f} ms)")
     return lines
+
+
+def _reference_name(results: dict) -> str:
+    reference = results.get("accuracy_reference")
+    if reference and "measured in this run" not in reference.get("where", ""):
+        return reference["where"]
+    return "torch fp32"
 
 
 MARKERS = {"fp32": "o", "fp16": "s", "int8": "^"}

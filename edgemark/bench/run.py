@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from ..environment import machine_summary, throttle_state
 from ..errors import EdgemarkError
 from ..export.manifest import library_versions, read_manifest
 from ..io import write_json_atomic
-from .gpu import gpu_unavailable_reason
+from ..devices import parse_device
+from .gpu import gpu_unavailable_reason, torch_cuda_suite
 
 FORMAT_ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3, "ncnn": 4, "executorch": 5}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
@@ -141,11 +143,44 @@ def _signals_raise(out_dir: Path):
             signal.signal(getattr(signal, n), handler)
 
 
+WORKER_TIMEOUT_S = 900.0  # one measurement (load, warm-up, timed calls, accuracy) in its worker process
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run measures, shared by every row kind. ``pin``: each worker pinned to as many
+    cores as it has threads, taken in order from ``cores`` (default: the cores this process
+    may use, lowest-numbered first; on big.LITTLE boards name the big ones, e.g. 4-7).
+    ``worker_timeout``: seconds one measurement may take before its worker is killed and the
+    row recorded as not measured. ``reference``: the accuracy every NME drop is taken
+    against when no torch-fp32 row is measured here (a device: see bench/accuracy.py)."""
+
+    device: str = "cpu"
+    threads: tuple = (1,)
+    batches: tuple = (1,)
+    targets: list | None = None
+    precisions: list | None = None
+    warmup: int = 20
+    min_runs: int = 200
+    min_seconds: float = 2.0
+    pin: bool = True
+    cores: tuple | None = None
+    amx: bool = True
+    rounds: int = 1
+    worker_timeout: float = WORKER_TIMEOUT_S
+    command: str = ""
+    detectors: tuple = ()
+    refine: int | None = None
+    peers: dict | None = None
+    reference: dict | None = None
+
+
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
               test_crops: tuple | None = None, warmup: int = 20, min_runs: int = 200, min_seconds: float = 2.0,
               pin: bool = True, command: str = "", progress=None, frame: np.ndarray | None = None,
               detectors: list[str] = (), refine: int | None = None, peers: dict | None = None, amx: bool = True,
-              rounds: int = 1) -> dict:
+              rounds: int = 1, cores: list[int] | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
+              reference: dict | None = None) -> dict:
     """Landmark models per face crop (every artifact x threads x batch) and, given a
     ``frame`` and ``detectors``, the pipeline per frame: each detector alone, and detector
     + landmarks + ``refine`` passes with each artifact (batch 1). ``peers``: another
@@ -155,115 +190,222 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     int8 on AVX-512 VNNI kernels instead; on a CPU without AMX (an ARM board in a fleet)
     there is nothing to refuse and the results say so. ``rounds`` > 1: the whole list is measured that
     many times in turn, so a machine that drifts (a shared VM) slows every row alike; each
-    row is its round with the median p50, every round's p50 beside it."""
-    if rounds < 1:
-        raise EdgemarkError(f"--rounds must be 1 or more, not {rounds}")
-    deny_amx = not amx and x86_amx.refusable()  # elsewhere there is no AMX to refuse
-    artifacts = find_artifacts(model_dir, targets, precisions)
+    row is its round with the median p50, every round's p50 beside it. The rest: RunSettings."""
+    settings = RunSettings(device, tuple(threads), tuple(batches), targets, precisions, warmup, min_runs, min_seconds, pin,
+                           tuple(cores) if cores else None, amx, rounds, worker_timeout, command, tuple(detectors), refine, peers,
+                           reference)
+    return bench(model_dir, out_dir, settings, test_crops, frame, progress)
+
+
+def bench(model_dir: Path, out_dir: Path, s: RunSettings, test_crops: tuple | None = None, frame: np.ndarray | None = None,
+          progress=None) -> dict:
+    """run_bench with its settings gathered: the crop rows, then (on a GPU) torch's CUDA
+    variants, then the pipeline rows; results.json rewritten whole after every measurement."""
+    check_settings(s)
+    artifacts = find_artifacts(model_dir, s.targets, s.precisions)
     out_dir = Path(out_dir)
-    results = {"command": command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": device,
-               "machine": machine_summary(), "throttle_before": throttle_state(),
-               "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "ncnn", "executorch", "numpy", "opencv-python",
-                                                "opencv-python-headless"),
-               "settings": {"warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "batch": batches,
-                            "pinned": pin, "amx": _amx_setting(amx), "rounds": rounds,
-                            "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
-                                       "+ inference; the crops are the test faces (repeated when fewer than the batch), else random"},
-               "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
-    jobs = [(a, t, b) for a in artifacts for t in threads for b in batches]
-    jobs += [(peer, t, 1) for peer in (peers or {}) for t in threads]
-    pipeline_jobs = [(d, a, t) for d in (detectors if frame is not None else ()) for a in [None, *artifacts] for t in threads]
+    results = _new_results(s, test_crops)
+    jobs = [(a, t, b) for a in artifacts for t in s.threads for b in s.batches]
+    jobs += [(peer, t, 1) for peer in (s.peers or {}) for t in s.threads]
+    pipeline_jobs = [(d, a, t) for d in (s.detectors if frame is not None else ()) for a in [None, *artifacts] for t in s.threads]
     if pipeline_jobs:
         results["pipeline_rows"] = []
         results["pipeline_settings"] = {"frame": f"{frame.shape[1]}x{frame.shape[0]}",
-                                        "refine": "each detector's default" if refine is None else refine,
+                                        "refine": "each detector's default" if s.refine is None else s.refine,
                                         "latency": "per frame: detector alone, or detect + crop + landmarks + refinement "
                                                    "for every face found (the pipeline's __call__)"}
     remove_old_outputs(out_dir)
     with _signals_raise(out_dir), temp_dir() as tmp:
-        tmp = Path(tmp)
-        accuracy_file = None
-        if test_crops is not None:
-            accuracy_file = tmp / "test_crops.npz"
-            np.savez(accuracy_file, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
-        measured_accuracy: dict[str, dict] = {}
-        measured: dict[int, list[dict]] = {}  # job index -> its row of each round
-        for round_index, i in ((r, i) for r in range(rounds) for i in range(len(jobs))):
-            artifact, n_threads, batch = jobs[i]
-            if round_index and i not in measured:
-                continue  # skipped or failed in the first round
-            is_peer = isinstance(artifact, str)
-            if is_peer:
-                artifact, manifest, accuracy = _peer(artifact, (peers or {}).get(artifact), tmp)
-            else:
-                _, manifest = read_manifest(artifact, verify=False)
-                accuracy = accuracy_file
-            label = f"{artifact.name} threads={n_threads} batch={batch}" + (f" round {round_index + 1}/{rounds}" if rounds > 1 else "")
-            if progress:
-                progress(label, round_index * len(jobs) + i, rounds * len(jobs))
-            reason = gpu_unavailable_reason(manifest["format"]) if device == "gpu" else None
-            fixed = manifest["input"]["shape"][0]
-            if reason is None and fixed not in (-1, None) and batch != fixed:
-                reason = f"the artifact has a fixed batch of {fixed}"
-            if reason:
-                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": reason})
-                continue
-            spec = {"artifact": str(artifact), "threads": n_threads, "batch": batch, "device": device, "pin": pin, "deny_amx": deny_amx,
-                    "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"r{i}.json"),
-                    "crops": str(tmp / "bench_crops.npy") if test_crops is not None else None,
-                    "accuracy_crops": str(accuracy) if accuracy and artifact.name not in measured_accuracy else None}
-            if is_peer:
-                spec["artifact"] = artifact.load_name
-                spec["crops"] = str(accuracy.with_suffix(".npy")) if accuracy else None
-            if test_crops is not None and not (tmp / "bench_crops.npy").exists():
-                np.save(tmp / "bench_crops.npy", test_crops[0][: max(batches)])
-            (tmp / f"s{i}.json").write_text(json.dumps(spec))
-            failure = _run_worker(tmp / f"s{i}.json", n_threads)
-            if failure:
-                results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch,
-                                           "reason": failure + (f" (round {round_index + 1})" if rounds > 1 else "")})
-                continue
-            row = json.loads((tmp / f"r{i}.json").read_text())
-            if "accuracy" in row:
-                measured_accuracy[artifact.name] = row.pop("accuracy")
-            row.update(artifact=artifact.name, format=manifest["format"], precision=manifest["precision"],
-                       size_bytes=sum(f["bytes"] for f in manifest["files"].values()))
-            if is_peer:
-                row["peer"] = manifest["source"]
-            measured.setdefault(i, []).append(row)
-            results["rows"] = [median_round(measured[k]) for k in sorted(measured)]
-            _attach_accuracy(results, measured_accuracy)
-            write_json_atomic(out_dir / "results.json", results)  # whole after every measurement
-        if pipeline_jobs:
-            np.save(tmp / "frame.npy", frame)
-        measured_frames: dict[int, list[dict]] = {}
-        for round_index, i in ((r, i) for r in range(rounds) for i in range(len(pipeline_jobs))):
-            detector, artifact, n_threads = pipeline_jobs[i]
-            if round_index and i not in measured_frames:
-                continue  # failed in the first round
-            label = f"{detector} + {artifact.name if artifact else '(detector alone)'} threads={n_threads}"
-            label += f" round {round_index + 1}/{rounds}" if rounds > 1 else ""
-            if progress:
-                progress(label, rounds * len(jobs) + round_index * len(pipeline_jobs) + i, rounds * (len(jobs) + len(pipeline_jobs)))
-            spec = {"artifact": str(artifact) if artifact else None, "threads": n_threads, "device": "cpu", "pin": pin, "deny_amx": deny_amx,
-                    "warmup": warmup, "min_runs": min_runs, "min_seconds": min_seconds, "result": str(tmp / f"pr{i}.json"),
-                    "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": refine}}
-            (tmp / f"ps{i}.json").write_text(json.dumps(spec))
-            failure = _run_worker(tmp / f"ps{i}.json", n_threads)
-            if failure:
-                results["skipped"].append({"artifact": f"{detector} + {artifact.name if artifact else '-'}", "threads": n_threads,
-                                           "batch": 1, "reason": failure})
-                continue
-            row = json.loads((tmp / f"pr{i}.json").read_text())
-            row["artifact"] = artifact.name if artifact else None
-            measured_frames.setdefault(i, []).append(row)
-            results["pipeline_rows"] = [median_round(measured_frames[k]) for k in sorted(measured_frames)]
-            write_json_atomic(out_dir / "results.json", results)
+        run = _Run(s, results, out_dir, Path(tmp), not s.amx and x86_amx.refusable(), len(jobs) + len(pipeline_jobs), progress)
+        _crop_rows(run, jobs, test_crops)
+        if parse_device(s.device).is_gpu:  # torch's CUDA variants (fp16, channels_last, CUDA graph) over a batch sweep: bench/gpu.py
+            torch_cuda_suite(results, artifacts, s.device, list(s.batches), run.tmp, s.warmup, s.min_runs, s.min_seconds,
+                             test_crops[0] if test_crops else None, out_dir)
+            run.save()
+        _pipeline_rows(run, pipeline_jobs, frame, len(jobs))
     results["throttle_after"] = throttle_state()
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    _attach_accuracy(results, measured_accuracy)
+    _attach_accuracy(results, run.accuracy, s.reference)
     write_json_atomic(out_dir / "results.json", results)
     return results
+
+
+def parse_cores(text: str) -> list[int]:
+    """``4-7``, ``0,2,4-5``: core numbers in the order given, each once."""
+    cores: list[int] = []
+    for part in str(text).split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or len(part) > 20:
+            raise EdgemarkError(f"--cores {text!r}: expected core numbers such as 4-7 or 0,2,4-5")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            raise EdgemarkError(f"--cores {text!r}: the range {part.strip()} runs backwards")
+        cores += [c for c in range(first, last + 1) if c not in cores]
+    return cores
+
+
+def available_cores() -> list[int] | None:
+    """The cores this process may run on, lowest-numbered first (None where the OS cannot pin)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
+def check_settings(s: RunSettings) -> None:
+    if s.rounds < 1:
+        raise EdgemarkError(f"--rounds must be 1 or more, not {s.rounds}")
+    if not s.worker_timeout or s.worker_timeout <= 0:
+        raise EdgemarkError(f"the worker timeout must be a positive number of seconds, not {s.worker_timeout}")
+    if s.cores:
+        if not s.pin:
+            raise EdgemarkError("--cores names the cores to pin to; it cannot go with --no-pin")
+        here = available_cores()
+        if here is None:
+            raise EdgemarkError("--cores: this system cannot pin a process to cores")
+        missing = [c for c in s.cores if c not in here]
+        if missing:
+            raise EdgemarkError(f"--cores {','.join(map(str, s.cores))}: core {missing[0]} is not available here "
+                                f"(this process may use cores {_core_list(here)})")
+
+
+def _core_list(cores) -> str:
+    """0-3,6 for [0, 1, 2, 3, 6]."""
+    cores, spans = list(cores), []
+    for c in cores:
+        if spans and c == spans[-1][1] + 1:
+            spans[-1][1] = c
+        else:
+            spans.append([c, c])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def _new_results(s: RunSettings, test_crops) -> dict:
+    return {"command": s.command, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "device": s.device,
+            "machine": machine_summary(), "throttle_before": throttle_state(),
+            "versions": library_versions("torch", "onnxruntime", "openvino", "ai-edge-litert", "ncnn", "executorch", "numpy", "opencv-python",
+                                         "opencv-python-headless"),
+            "settings": {"warmup": s.warmup, "min_runs": s.min_runs, "min_seconds": s.min_seconds, "threads": list(s.threads),
+                         "batch": list(s.batches), "pinned": s.pin, "cores": list(s.cores) if s.cores else None,
+                         "cores_available": available_cores(), "amx": _amx_setting(s.amx), "rounds": s.rounds,
+                         "worker_timeout_s": s.worker_timeout,
+                         "latency": "per image = per call / batch; a call is predict_crops(uint8 crops): normalise "
+                                    "+ inference; the crops are the test faces (repeated when fewer than the batch), else random"},
+            "accuracy_list": test_crops[3] if test_crops else None, "rows": [], "skipped": []}
+
+
+@dataclass
+class _Run:
+    """One run's state as its rows are measured: the settings, the results so far (saved
+    whole after every measurement), the scratch folder, accuracy measured per artifact."""
+
+    s: RunSettings
+    results: dict
+    out_dir: Path
+    tmp: Path
+    deny_amx: bool
+    total: int
+    progress: object = None
+    accuracy: dict = field(default_factory=dict)
+
+    def step(self, label: str, done: int) -> None:
+        if self.progress:
+            self.progress(label, done, self.s.rounds * self.total)
+
+    def spec(self, n_threads: int, result: Path, device: str) -> dict:
+        s = self.s
+        return {"threads": n_threads, "device": device, "pin": s.pin, "cores": list(s.cores) if s.cores else None,
+                "deny_amx": self.deny_amx, "warmup": s.warmup, "min_runs": s.min_runs, "min_seconds": s.min_seconds,
+                "result": str(result)}
+
+    def measure(self, name: str, spec: dict) -> tuple[dict | None, str | None]:
+        """Run one worker on ``spec``: (its row, None) or (None, why it failed)."""
+        (self.tmp / f"{name}.json").write_text(json.dumps(spec))
+        failure = _run_worker(self.tmp / f"{name}.json", spec["threads"], self.s.worker_timeout)
+        if failure:
+            return None, failure
+        return json.loads(Path(spec["result"]).read_text()), None
+
+    def save(self) -> None:
+        write_json_atomic(self.out_dir / "results.json", self.results)
+
+
+def _crop_rows(run: _Run, jobs: list, test_crops) -> None:
+    """Every artifact (and peer) x threads x batch on face crops, ``rounds`` times in turn."""
+    s, results, tmp = run.s, run.results, run.tmp
+    accuracy_file = None
+    if test_crops is not None:
+        accuracy_file = tmp / "test_crops.npz"
+        np.savez(accuracy_file, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
+    measured: dict[int, list[dict]] = {}  # job index -> its row of each round
+    for round_index, i in ((r, i) for r in range(s.rounds) for i in range(len(jobs))):
+        artifact, n_threads, batch = jobs[i]
+        if round_index and i not in measured:
+            continue  # skipped or failed in the first round
+        is_peer = isinstance(artifact, str)
+        if is_peer:
+            artifact, manifest, accuracy = _peer(artifact, (s.peers or {}).get(artifact), tmp)
+        else:
+            _, manifest = read_manifest(artifact, verify=False)
+            accuracy = accuracy_file
+        label = f"{artifact.name} threads={n_threads} batch={batch}" + (f" round {round_index + 1}/{s.rounds}" if s.rounds > 1 else "")
+        run.step(label, round_index * len(jobs) + i)
+        reason = gpu_unavailable_reason(manifest["format"], s.device) if parse_device(s.device).is_gpu else None
+        fixed = manifest["input"]["shape"][0]
+        if reason is None and fixed not in (-1, None) and batch != fixed:
+            reason = f"the artifact has a fixed batch of {fixed}"
+        if reason:
+            results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": reason})
+            continue
+        spec = {"artifact": str(artifact), "batch": batch, **run.spec(n_threads, tmp / f"r{i}.json", s.device),
+                "crops": str(tmp / "bench_crops.npy") if test_crops is not None else None,
+                "accuracy_crops": str(accuracy) if accuracy and artifact.name not in run.accuracy else None}
+        if is_peer:
+            spec["artifact"] = artifact.load_name
+            spec["crops"] = str(accuracy.with_suffix(".npy")) if accuracy else None
+        if test_crops is not None and not (tmp / "bench_crops.npy").exists():
+            np.save(tmp / "bench_crops.npy", test_crops[0][: max(s.batches)])
+        row, failure = run.measure(f"s{i}", spec)
+        if failure:
+            results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch,
+                                       "reason": failure + (f" (round {round_index + 1})" if s.rounds > 1 else "")})
+            run.save()
+            continue
+        if "accuracy" in row:
+            run.accuracy[artifact.name] = row.pop("accuracy")
+        row.update(artifact=artifact.name, format=manifest["format"], precision=manifest["precision"],
+                   size_bytes=sum(f["bytes"] for f in manifest["files"].values()))
+        if is_peer:
+            row["peer"] = manifest["source"]
+        measured.setdefault(i, []).append(row)
+        results["rows"] = [median_round(measured[k]) for k in sorted(measured)]
+        _attach_accuracy(results, run.accuracy, s.reference)
+        run.save()
+
+
+def _pipeline_rows(run: _Run, pipeline_jobs: list, frame, before: int) -> None:
+    """Each detector alone and with each artifact, per frame, batch 1, ``rounds`` times in turn."""
+    s, results, tmp = run.s, run.results, run.tmp
+    if not pipeline_jobs:
+        return
+    np.save(tmp / "frame.npy", frame)
+    measured: dict[int, list[dict]] = {}
+    for round_index, i in ((r, i) for r in range(s.rounds) for i in range(len(pipeline_jobs))):
+        detector, artifact, n_threads = pipeline_jobs[i]
+        if round_index and i not in measured:
+            continue  # failed in the first round
+        label = f"{detector} + {artifact.name if artifact else '(detector alone)'} threads={n_threads}"
+        label += f" round {round_index + 1}/{s.rounds}" if s.rounds > 1 else ""
+        run.step(label, s.rounds * before + round_index * len(pipeline_jobs) + i)
+        spec = {"artifact": str(artifact) if artifact else None, **run.spec(n_threads, tmp / f"pr{i}.json", "cpu"),
+                "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": s.refine}}
+        row, failure = run.measure(f"ps{i}", spec)
+        if failure:
+            results["skipped"].append({"artifact": f"{detector} + {artifact.name if artifact else '-'}", "threads": n_threads,
+                                       "batch": 1, "reason": failure})
+            run.save()
+            continue
+        row["artifact"] = artifact.name if artifact else None
+        measured.setdefault(i, []).append(row)
+        results["pipeline_rows"] = [median_round(measured[k]) for k in sorted(measured)]
+        run.save()
 
 
 def median_round(rows: list[dict]) -> dict:
@@ -313,21 +455,46 @@ def _amx_setting(amx: bool) -> str:
     return "allowed (the runtimes may use it)" if amx else "denied to every worker (--no-amx)"
 
 
-def _run_worker(spec_path: Path, n_threads: int) -> str | None:
-    """Run one measurement in a fresh process; the failure reason, or None."""
+def _run_worker(spec_path: Path, n_threads: int, timeout: float = WORKER_TIMEOUT_S) -> str | None:
+    """Run one measurement in a fresh process; the failure reason, or None. A worker past
+    ``timeout`` seconds is killed and its row recorded as not measured: the run goes on."""
     env = {**os.environ, "OMP_NUM_THREADS": str(n_threads)}
-    done = subprocess.run([sys.executable, "-m", "edgemark.bench.worker", str(spec_path)], capture_output=True, text=True, env=env,
-                          timeout=900)
+    try:
+        done = subprocess.run([sys.executable, "-m", "edgemark.bench.worker", str(spec_path)], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the worker
+        return f"timed out: the worker took more than {timeout:g} s and was stopped"
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         return f"failed: {tail[0]}"
     return None
 
 
-def _attach_accuracy(results: dict, measured: dict) -> None:
-    reference = measured.get("torch-fp32")
+def _attach_accuracy(results: dict, measured: dict, reference: dict | None = None) -> None:
+    """Each row's accuracy, and its NME drop against torch fp32: measured in this run when a
+    torch-fp32 row is here, else ``reference`` (a device: the host's, on the same faces)."""
+    if "torch-fp32" in measured:
+        reference = {"artifact": "torch-fp32", **measured["torch-fp32"], "accuracy_list": results.get("accuracy_list"),
+                     "where": "torch fp32, measured in this run"}
     for row in results["rows"]:
         acc = measured.get(row["artifact"])
         if acc:
             row["nme"], row["failure_rate"], row["auc"] = acc["nme"], acc["failure_rate"], acc["auc"]
-            row["nme_drop_pp"] = (acc["nme"] - reference["nme"]) * 100 if reference else None
+            row["nme_drop_pp"] = None
+    attach_reference(results, reference)
+
+
+def attach_reference(results: dict, reference: dict | None) -> None:
+    """Record ``reference`` (an accuracy record: nme, faces, accuracy_list, where) and give
+    every row with an NME its drop against it, in percentage points. A reference over other
+    test faces than the rows' is not used (the drop would compare two face sets)."""
+    if not reference or reference.get("nme") is None:
+        return
+    if reference.get("accuracy_list") != results.get("accuracy_list"):
+        results["accuracy_reference_unused"] = (f"{reference.get('where')} is over {reference.get('accuracy_list')}, the rows over "
+                                                f"{results.get('accuracy_list')}: no drop computed")
+        return
+    results["accuracy_reference"] = dict(reference)
+    for row in results["rows"]:
+        if row.get("nme") is not None:
+            row["nme_drop_pp"] = (row["nme"] - reference["nme"]) * 100

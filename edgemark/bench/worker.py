@@ -46,7 +46,9 @@ def main(spec_path: str) -> int:
     rss_bare = process.memory_info().rss
     pinned = None
     if spec.get("pin") and hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))[: spec["threads"]]
+        # the cores named (--cores), else those this process may use, lowest-numbered first;
+        # more threads than cores: all of them, and pinned_cores says how many that was
+        cores = (spec.get("cores") or sorted(os.sched_getaffinity(0)))[: spec["threads"]]
         os.sched_setaffinity(0, cores)
         pinned = cores
     from edgemark.bench.timing import latency_stats, measure
@@ -76,17 +78,14 @@ def main(spec_path: str) -> int:
               "pinned_cores": pinned, "provider": predictor.description, "load_ms": load_s * 1000, "first_inference_ms": first_s * 1000,
               "distinct_crops": distinct, **latency_stats(times, spec["batch"]), "rss_bare_mib": rss_bare / 2**20,
               "rss_after_mib": rss_after / 2**20, "peak_rss_mib": peak / 2**20, "rss_increase_mib": (peak - rss_bare) / 2**20}
+    from edgemark.bench.gpu import gpu_memory_fields
+
+    result.update(gpu_memory_fields(spec["device"]))  # on a GPU: the process's GPU memory (NVML) and torch's peak
     if spec.get("accuracy_crops"):
-        from edgemark.evaluate import predict_list
-        from edgemark.metrics import summarize
+        from edgemark.bench.accuracy import crop_accuracy
 
         data = np.load(spec["accuracy_crops"])
-        pred = predict_list(predictor, data["crops"], data["mats"])
-        scheme = predictor.scheme
-        if pred.shape[1] != data["truth"].shape[1] and len(scheme.label_points) == data["truth"].shape[1]:
-            pred = pred[:, list(scheme.label_points)]  # a scheme with a teacher's points on a list of its labelled ones
-        acc = summarize(pred, data["truth"], scheme.interocular)
-        result["accuracy"] = {k: acc[k] for k in ("faces", "nme", "failure_rate", "auc")}
+        result["accuracy"] = crop_accuracy(predictor, data["crops"], data["mats"], data["truth"])
     write_json_atomic(spec["result"], result)
     return 0
 

@@ -33,6 +33,12 @@ class BenchSettings:
     accuracy_faces: Optional[int]
     amx: bool
     rounds: int
+    pin: bool = True
+    cores: Optional[str] = None
+    detector: str = "blazeface"
+    refine: Optional[int] = None
+    peer: str = "none"
+    worker_timeout: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,12 @@ def bench(
     min_runs: int = typer.Option(200, help="At least this many timed calls."),
     min_seconds: float = typer.Option(2.0, help="And at least this many seconds of timed calls."),
     accuracy_faces: Optional[int] = typer.Option(None, help="Use only the first N test faces for accuracy."),
-    pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads."),
+    pin: bool = typer.Option(True, help="Pin each run to as many CPU cores as it has threads (the lowest-numbered, or --cores); "
+                             "with more threads than cores it gets them all and the report says so."),
+    cores: Optional[str] = typer.Option(None, help="Pin to these cores, in order, e.g. 4-7: on big.LITTLE boards (RK3588) the "
+                                        "lowest-numbered cores are the slow ones. On each device of --device ssh:// and --devices too."),
+    worker_timeout: float = typer.Option(900.0, help="Seconds one measurement may take; a worker past it is stopped and its row "
+                                         "recorded as not measured."),
     amx: bool = typer.Option(True, help="--no-amx: refuse Intel AMX to every run (on each device of --device ssh:// and "
                              "--devices too), so XNNPACK's int8 kernels are its AVX-512 VNNI ones; on AMX Xeons its AMX tiles are "
                              "slower for narrow models. Nothing to refuse on CPUs without AMX (ARM): the results say so."),
@@ -92,12 +103,13 @@ def bench(
         console.print(f"model: {SHIPPED_MODEL} (the shipped model, {escape(str(model))}; pass --model for another)", highlight=False)
     else:
         model = resolve_export_folder(model)
-    settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces, amx, rounds)
+    settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces, amx, rounds,
+                             pin, cores, detector, refine, peer, worker_timeout)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from ..bench.report import write_outputs
-    from ..bench.run import default_out_dir, find_artifacts, run_bench
+    from ..bench.run import default_out_dir, find_artifacts, parse_cores, run_bench
     from ..detect import DETECTORS
     from ..export.pipeline import PRECISIONS, TARGETS
 
@@ -127,7 +139,8 @@ def bench(
         results = run_bench(model, device, threads_list, batches, out, targets, precisions, test_crops, warmup, min_runs, min_seconds,
                             pin, "edgemark " + shlex.join(sys.argv[1:]),
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
-                            frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds)
+                            frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds,
+                            cores=parse_cores(cores) if cores else None, worker_timeout=worker_timeout)
     written = write_outputs(results, out)
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
@@ -163,7 +176,24 @@ def _check_some_artifact(model: Path, artifacts: list[Path], target: str, precis
                         f"build it with: edgemark export --checkpoint {model}/torch-fp32/model.pt --target {target} --precision {precision}")
 
 
+def _device_options(s: BenchSettings, where: str) -> dict:
+    """The options every device gets (--device ssh://, --devices), checked here, before deploying."""
+    from ..bench.run import parse_cores
+    from ..detect import DETECTORS
+
+    if s.peer != "none":  # the bundle carries no MediaPipe: a peer is measured on this machine only
+        raise EdgemarkError(f"--peer {s.peer} is measured on this machine only (the device bundle has no MediaPipe); "
+                            f"run it without {where}")
+    # yunet needs a model file the bundle does not carry
+    detectors = [] if s.detector == "none" else choices(s.detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
+    return {"pin": s.pin, "cores": parse_cores(s.cores) if s.cores else None, "detectors": detectors, "refine": s.refine,
+            "worker_timeout": s.worker_timeout}
+
+
 def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: SshOptions):
+    from datetime import datetime
+
+    from ..bench.accuracy import reference_accuracy
     from ..bench.report import write_outputs
     from ..bench.run import find_artifacts, fresh_dir
     from ..export.pipeline import PRECISIONS, TARGETS
@@ -174,8 +204,9 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
 
     s, o = settings, ssh_options
     ssh = ssh_target(device, o.port, o.identity, o.ssh_config)
-    artifacts, left_out = device_artifacts(find_artifacts(model, choices(s.target, TARGETS, "--target"),
-                                                          choices(s.precision, PRECISIONS, "--precision")), s.target)
+    options = _device_options(s, "--device ssh://")
+    every = find_artifacts(model, choices(s.target, TARGETS, "--target"), choices(s.precision, PRECISIONS, "--precision"))
+    artifacts, left_out = device_artifacts(every, s.target)
     if left_out:
         console.print(f"[yellow]not deployed:[/] {escape(', '.join(a.name for a in left_out))}: {', '.join(TORCH_RUNTIMES)}'s Python "
                       "runtime brings torch into the device venv; name it in --target to opt in (e.g. --target ncnn,executorch)")
@@ -185,13 +216,18 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
     frame = load_bench_frame(s.data) if crops is not None else None
     command = "edgemark " + shlex.join(sys.argv[1:])
     with console.status("deploying") as status:
+        # torch is never deployed: the drops are against this machine's torch fp32 on the faces shipped
+        status.update("torch fp32 accuracy here, the reference of the device's NME drops")
+        reference = reference_accuracy(every, crops)
         deployed = run_deploy(ssh, artifacts, bundle_name(model), o.remote_dir, o.python, crops, on_step=lambda m: status.update(m),
                               frame=frame)
         status.update(f"benchmarking on {ssh.host}")
         results = remote_bench(ssh, deployed["bundle"], int_list(s.threads, "--threads"), int_list(s.batch, "--batch"), s.warmup,
-                               s.min_runs, s.min_seconds, command, amx=s.amx, rounds=s.rounds)
+                               s.min_runs, s.min_seconds, command, amx=s.amx, rounds=s.rounds, reference=reference, **options)
+    # remote_bench has checked the results: 'started' is a date and time, so the folder name is a date
     safe_host = "".join(c if c.isalnum() or c in "-._" else "_" for c in ssh.host)
-    out = s.out or fresh_dir(Path("benchmarks") / f"{safe_host}-ssh-{str(results.get('started'))[:10]}")
+    day = datetime.fromisoformat(results["started"]).date().isoformat()
+    out = s.out or fresh_dir(Path("benchmarks") / f"{safe_host}-ssh-{day}")
     console.print(f"results folder: {escape(str(out))}")
     write_json_atomic(out / "results.json", results)
     written = write_outputs(results, out, source=f"{out / 'results.json'} (from {ssh.host})")
@@ -200,8 +236,11 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
                          f"{m.get('distribution') or m['os']})"))
     for r in results["rows"]:
         nme = f"{r['nme'] * 100:.2f}%" if r.get("nme") is not None else "n/a"
+        drop = f" ({r['nme_drop_pp']:+.2f} pp)" if r.get("nme_drop_pp") is not None else ""
         console.print(escape(f"  {r['artifact']:<15} threads={r['threads']} batch={r['batch']}  p50 {r['p50_ms']:.3f} ms  "
-                             f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}"))
+                             f"p99 {r['p99_ms']:.3f} ms  +RSS {r['rss_increase_mib']:.0f} MiB  NME {nme}{drop}"))
+    if results.get("accuracy_reference"):
+        console.print(escape(f"NME drops against {results['accuracy_reference']['where']}"))
     for r in results.get("pipeline_rows") or []:
         console.print(escape(f"  pipeline {r['detector']} + {r.get('artifact') or '(detector alone)'} threads={r['threads']}: "
                              f"p50 {r['p50_ms']:.3f} ms per {r.get('frame') or 'frame'} frame, {r['faces_found']} face(s)"))
@@ -211,20 +250,24 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
 def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
     from datetime import date
 
+    from ..bench.accuracy import reference_accuracy
     from ..bench.fleet import load_devices, run_fleet
     from ..bench.run import find_artifacts, fresh_dir
     from ..export.pipeline import PRECISIONS, TARGETS
 
     s = settings
     fleet = load_devices(devices_file)
+    options = _device_options(s, "--devices")
     targets, precisions = choices(s.target, TARGETS, "--target"), choices(s.precision, PRECISIONS, "--precision")
     artifacts = find_artifacts(model, targets, precisions)
     deployable = [a for a in artifacts if a.name != "torch-fp32"]
     crops = load_test_crops(s.data, deployable[0] if deployable else artifacts[0], s.accuracy_faces or 200)
+    frame = load_bench_frame(s.data) if crops is not None and options["detectors"] else None
     out = s.out or fresh_dir(Path("benchmarks") / f"fleet-{date.today().isoformat()}")
     run_settings = {"threads": int_list(s.threads, "--threads"), "batches": int_list(s.batch, "--batch"), "targets": targets,
                     "precisions": precisions, "warmup": s.warmup, "min_runs": s.min_runs, "min_seconds": s.min_seconds,
-                    "amx": s.amx, "rounds": s.rounds,
+                    "amx": s.amx, "rounds": s.rounds, **options, "frame": frame,
+                    "reference": reference_accuracy(artifacts, crops),  # for the devices: torch is never deployed
                     "command": "edgemark " + shlex.join(sys.argv[1:]), "bundle": bundle_name(model), "target": s.target}
     console.print(f"results folder: {escape(str(out))}")
     console.print(f"benchmarking {len(fleet)} devices at once: {escape(', '.join(d.name for d in fleet))}")

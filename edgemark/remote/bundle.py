@@ -20,13 +20,13 @@ from ..io import file_sha256, write_json_atomic
 PACKAGE = Path(__file__).resolve().parents[1]
 # the runner: modules that import neither torch nor typer/rich/matplotlib
 RUNNER_FILES = [
-    "__init__.py", "errors.py", "io.py", "optional.py", "preprocess.py", "scheme.py", "metrics.py", "environment.py", "x86_amx.py",
-    "predict.py", "edge_cli.py", "evaluate.py", "face_measures.py", "head_pose.py",
+    "__init__.py", "errors.py", "io.py", "optional.py", "devices.py", "preprocess.py", "scheme.py", "metrics.py", "environment.py", "x86_amx.py",
+    "predict.py", "edge_cli.py", "evaluate.py", "face_measures.py", "head_pose.py", "shipped.py",
     "data/__init__.py", "data/lists.py", "data/images.py",
     "predictors/__init__.py", "predictors/base.py", "predictors/load.py", "predictors/onnx_predictor.py",
     "predictors/openvino_predictor.py", "predictors/tflite_predictor.py", "predictors/ncnn_predictor.py",
     "predictors/executorch_predictor.py", "export/__init__.py", "export/manifest.py",
-    "bench/__init__.py", "bench/timing.py", "bench/worker.py", "bench/run.py", "bench/gpu.py",
+    "bench/__init__.py", "bench/timing.py", "bench/worker.py", "bench/run.py", "bench/gpu.py", "bench/accuracy.py",
     "pipeline.py", "detect/__init__.py", "detect/detection.py", "detect/model_files.py", "detect/blazeface.py",
     "detect/haar.py", "detect/yunet.py", "remote/__init__.py", "remote/bundle.py",
     "schemes/cuhk5.yaml", "schemes/ibug68.yaml", "schemes/wflw98.yaml",

@@ -95,18 +95,34 @@ def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str 
 
 
 def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: list[int], warmup: int, min_runs: int,
-                 min_seconds: float, command: str, amx: bool = True, rounds: int = 1) -> dict:
+                 min_seconds: float, command: str, amx: bool = True, rounds: int = 1, pin: bool = True, cores: list[int] | None = None,
+                 detectors: list[str] | None = None, refine: int | None = None, reference: dict | None = None,
+                 worker_timeout: float | None = None) -> dict:
+    """Run the bundle's benchmark on the device with every option the host was given
+    (``detectors`` None: the runner's default; [] none) and bring back its results.json,
+    checked before anything is named or written after it. ``reference``: the host's torch
+    fp32 accuracy on the shipped faces (bench/accuracy.py), which every row's drop is taken
+    against (torch is never deployed)."""
+    from ..bench.report import validate_results
+    from ..bench.run import attach_reference
+
     out = f"{bundle}/results"
+    options = [*([] if amx else ["--no-amx"]), *([] if pin else ["--no-pin"]),
+               *(["--cores", ",".join(map(str, cores))] if cores else []),
+               *(["--detector", ",".join(detectors)] if detectors is not None else []),
+               *(["--refine", str(refine)] if refine is not None else []),
+               *(["--worker-timeout", f"{worker_timeout:g}"] if worker_timeout is not None else [])]
     target.run([f"{bundle}/bin/edgemark", "bench", "--bundle", bundle, "--out", out, "--threads", ",".join(map(str, threads)),
                 "--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--min-runs", str(min_runs),
-                "--min-seconds", str(min_seconds), "--rounds", str(rounds), *([] if amx else ["--no-amx"]),
+                "--min-seconds", str(min_seconds), "--rounds", str(rounds), *options,
                 "--command", command], what="the benchmark", timeout=3600 * rounds)
     text = target.run(["cat", f"{out}/results.json"], what="reading the results")
+    source = f"{target.host}:{out}/results.json"
     try:
         results = json.loads(text)
-    except ValueError as e:
-        raise EdgemarkError(f"{target.host}:{out}/results.json: not a benchmark result ({e})") from None
-    if not isinstance(results, dict):
-        raise EdgemarkError(f"{target.host}:{out}/results.json: not a benchmark result")
+    except (ValueError, RecursionError) as e:
+        raise EdgemarkError(f"{source}: not a benchmark result ({type(e).__name__}: {str(e)[:200]})") from None
+    validate_results(results, source)  # the device's word: checked whole before the host uses any of it
     results["device"] = f"ssh://{target.host}"
+    attach_reference(results, reference)
     return results
