@@ -4,7 +4,7 @@ val_fraction 0.1, seed 0), never on the test list. Each face is shown to the who
 pipeline in several conditions a camera produces: the photo as it is, the photo small
 in a 640x480 frame (eyes N px apart), and the photo rolled by N degrees.
 
-    python -m edgemark.detect.study --data DIR --model exported/mobilenetv2_96/tflite-int8 --out benchmarks/pipeline_study.md
+    python -m edgemark.studies.detector_study --data DIR --model exported/mobilenetv2_96/tflite-int8 --out benchmarks/pipeline_study.md
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from ..data.images import read_image
 from ..evaluate_pipeline import match_face
 from ..metrics import ced_auc, point_errors
-from .detection import holds
+from ..detect.detection import holds
 
 
 def condition(image: np.ndarray, points: np.ndarray, name: str):
@@ -104,9 +104,9 @@ def main(argv=None) -> int:
     from ..pipeline import Pipeline
     from ..predictors.load import load_predictor
     from ..train import split_train_val
-    from . import load_detector
+    from ..detect import load_detector
 
-    parser = argparse.ArgumentParser(prog="python -m edgemark.detect.study", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m edgemark.studies.detector_study", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", default="exported/mobilenetv2_96/tflite-int8")
     parser.add_argument("--detectors", default="blazeface,blazeface-full,haar")
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     records = [faces.records[i] for i in val[: args.faces]]
     predictor = load_predictor(args.model, threads=1)
     lines = ["# Pipeline study: detector and refinement passes, on validation faces", "",
-             f"Command: `python -m edgemark.detect.study {shlex.join(sys.argv[1:] if argv is None else argv)}`  ",
+             f"Command: `python -m edgemark.studies.detector_study {shlex.join(sys.argv[1:] if argv is None else argv)}`  ",
              f"Date: {date.today().isoformat()}; machine: {machine_summary().get('cpu', '')}; model: `{args.model}`  ",
              f"Faces: {len(records)} validation faces of the CUHK training list (val_fraction 0.1, seed 0: the faces the shipped "
              "recipe held out), full photos, boxes from the detector. Conditions: `photo` as it is; `eyesN` scaled so the eyes "
