@@ -9,7 +9,7 @@ A ``--model`` (or ``load_predictor``/``load_pipeline`` argument) is one of:
   where one artifact is wanted, and every shipped artifact of it where a folder is (bench);
 - ``NAME/ARTIFACT``, e.g. ``drive23/onnx-int8``: that artifact of a shipped model.
 
-Where the shipped models live: inside the installed package (``edgemark/shipped/``, the
+Where the shipped models live: inside the installed package (``edgemark/exported/``, the
 wheel's copy of the repository's ``exported/``), or, in a clone, the ``exported/`` folder
 beside the package. The installed package carries each model's card, its checkpoint
 (``torch-fp32``, from which ``edgemark export`` rebuilds every other artifact) and its int8
@@ -31,7 +31,7 @@ from .errors import EdgemarkError
 @dataclass(frozen=True)
 class ShippedModel:
     name: str  # what users type
-    folder: str  # its folder under exported/ (and edgemark/shipped/)
+    folder: str  # its folder under exported/ (in a clone and inside the installed package)
     summary: str
     aliases: tuple[str, ...] = ()
 
@@ -51,10 +51,10 @@ PACKAGED_ARTIFACTS = (CHECKPOINT_ARTIFACT, "tflite-int8", "onnx-int8", "openvino
 
 
 def shipped_root() -> Path | None:
-    """The folder holding the shipped models: the installed package's ``shipped/``, else a
+    """The folder holding the shipped models: the installed package's ``exported/``, else a
     clone's ``exported/`` beside the package; None when neither is there."""
     package = Path(__file__).resolve().parent
-    for root in (package / "shipped", package.parent / "exported"):
+    for root in (package / "exported", package.parent / "exported"):
         if root.is_dir() and any((root / m.folder).is_dir() for m in SHIPPED_MODELS):
             return root
     return None
@@ -71,7 +71,7 @@ def shipped_folder(model: ShippedModel) -> Path:
     root = shipped_root()
     if root is None or not (root / model.folder).is_dir():
         raise EdgemarkError(f"model {model.name!r}: its files are not installed with this edgemark "
-                            f"(looked in {Path(__file__).resolve().parent / 'shipped'}); reinstall edgemark")
+                            f"(looked in {Path(__file__).resolve().parent / 'exported'}); reinstall edgemark")
     return root / model.folder
 
 
@@ -137,6 +137,14 @@ def resolve_checkpoint(spec) -> Path:
     if artifact not in (None, CHECKPOINT_ARTIFACT):
         raise EdgemarkError(f"{spec}: a checkpoint is wanted here; pass the model's name alone ({model.name})")
     return _artifact(model, CHECKPOINT_ARTIFACT) / "model.pt"
+
+
+def inside_installed_package(path) -> bool:
+    """Whether ``path`` lies inside the installed package (its shipped models included): never written to."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(__file__).resolve().parent)
+    except OSError:
+        return False
 
 
 def is_shipped_path(path) -> bool:

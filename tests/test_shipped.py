@@ -28,7 +28,7 @@ def elsewhere(tmp_path, monkeypatch) -> Path:
 
 
 def test_names_resolve_from_any_folder(elsewhere):
-    assert shipped_root() == ROOT / "exported"  # in a clone; an installed wheel: edgemark/shipped (tests/test_wheel.py)
+    assert shipped_root() == ROOT / "exported"  # in a clone; an installed wheel: edgemark/exported (tests/test_wheel.py)
     assert resolve_artifact("mobilenetv2_96") == ROOT / "exported" / "mobilenetv2_96" / DEFAULT_ARTIFACT
     assert resolve_artifact("drive23/onnx-int8") == ROOT / "exported" / "mobilenetv2_96_drive23" / "onnx-int8"
     assert resolve_artifact("mobilenetv2_96_drive23") == resolve_artifact("drive23")

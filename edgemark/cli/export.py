@@ -53,14 +53,14 @@ def export(
     from ..export.pipeline import PRECISIONS, TARGETS, default_jobs, export_all
     from ..export.report import write_export_readme
 
-    from ..shipped import is_shipped_path, resolve_checkpoint, shipped_root
+    from ..shipped import inside_installed_package, resolve_checkpoint
 
     checkpoint = resolve_checkpoint(checkpoint or SHIPPED_CHECKPOINT)
     if not checkpoint.is_file():
         raise EdgemarkError(f"{checkpoint}: no such checkpoint file")
     out = out or default_out(checkpoint)
-    if is_shipped_path(out) and shipped_root().name == "shipped":
-        raise EdgemarkError(f"--out {out}: inside the installed package's shipped models; choose a folder of your own")
+    if inside_installed_package(out):
+        raise EdgemarkError(f"--out {out}: inside the installed edgemark package; choose a folder of your own")
     console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     targets = choices(target, TARGETS, "--target")
     precisions = choices(precision, PRECISIONS, "--precision")
