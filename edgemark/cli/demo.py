@@ -41,15 +41,18 @@ def demo(
     baseline_seconds: float = _drive("baseline_seconds", "Learn the driver's open-eye EAR over this much face looking ahead (s)."),
     closed_ratio: float = _drive("closed_ratio", "Eyes closed when EAR / open-eye EAR is below this..."),
     ear_floor: float = _drive("ear_floor", "...or EAR is below this, whatever the open-eye EAR."),
+    reopen_ratio: float = _drive("reopen_ratio", "Closed eyes open again when either eye's EAR / open-eye EAR is back above this."),
     closed_seconds: float = _drive("closed_seconds", "eyes_closed after this long closed (s)."),
     long_blink_seconds: float = _drive("long_blink_seconds", "long_blink: a blink lasting this long (s) or more."),
     perclos_closure: float = _drive("perclos_closure", "PERCLOS counts time with the eyes at least this much closed (0.8: P80)."),
     shut_ear: float = _drive("shut_ear", "The EAR of a shut eye (closure 100 %; the open-eye EAR is closure 0)."),
+    min_closure_span: float = _drive("min_closure_span", "...at least this share of the open-eye EAR below it (narrow eyes)."),
     perclos_window: float = _drive("perclos_window", "PERCLOS and blink-rate window (s)."),
     perclos_limit: float = _drive("perclos_limit", "perclos event at this share of the window."),
     perclos_min_seconds: float = _drive("perclos_min_seconds", "...once the window holds this much visible face (s)."),
     yawn_mar: float = _drive("yawn_mar", "Yawn when the mouth aspect ratio reaches this..."),
     yawn_seconds: float = _drive("yawn_seconds", "...for this long (s)."),
+    relearn_seconds: float = _drive("relearn_seconds", "Learn the driver again when the face is back after this long without one (s)."),
 ):
     """Run a landmark model live: driver monitoring (distraction, face lost, head nods; with eyelid and lip points:
     eye closure, blinks, PERCLOS, yawns) or face filters."""
@@ -72,9 +75,10 @@ def demo(
         raise EdgemarkError("headless run with nothing to write: pass --out and/or --events (or --window)")
     drive = DriveConfig(yaw_limit=yaw_limit, pitch_down_limit=pitch_down_limit, distraction_seconds=distraction_seconds,
                         baseline_seconds=baseline_seconds, closed_ratio=closed_ratio, ear_floor=ear_floor,
-                        closed_seconds=closed_seconds, long_blink_seconds=long_blink_seconds, perclos_closure=perclos_closure,
-                        shut_ear=shut_ear, perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
-                        yawn_mar=yawn_mar, yawn_seconds=yawn_seconds)
+                        reopen_ratio=reopen_ratio, closed_seconds=closed_seconds, long_blink_seconds=long_blink_seconds,
+                        perclos_closure=perclos_closure, shut_ear=shut_ear, min_closure_span=min_closure_span,
+                        perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
+                        yawn_mar=yawn_mar, yawn_seconds=yawn_seconds, relearn_seconds=relearn_seconds)
     refuse_amx(no_amx)
     pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model)
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
