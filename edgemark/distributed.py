@@ -1,6 +1,10 @@
-"""Multi-process training with torchrun: DistributedDataParallel, nccl on GPUs, gloo on
-CPU. Started by torchrun (it sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT);
-without those, training runs in one process as usual."""
+"""Multi-process training with torchrun: DistributedDataParallel, nccl on GPUs (one
+process per GPU, each on cuda:LOCAL_RANK), gloo on CPU. Started by torchrun (it sets RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT); without those, training runs in one process as
+usual. On a machine with 4 GPUs:
+
+    torchrun --standalone --nproc_per_node 4 -m edgemark train --out runs/ddp   # --device gpu is the default there
+"""
 
 from __future__ import annotations
 
@@ -27,17 +31,29 @@ class World:
         return self.rank == 0
 
 
-def setup() -> World:
+def setup(use_cuda: bool | None = None) -> World:
+    """``use_cuda``: train on CUDA (nccl, each rank on cuda:LOCAL_RANK) or not (gloo); None:
+    CUDA when torch sees a device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+    use_cuda = torch.cuda.is_available() if use_cuda is None else use_cuda
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
+    if use_cuda:
+        if local >= torch.cuda.device_count():
+            from .errors import EdgemarkError
+
+            raise EdgemarkError(f"torchrun rank with LOCAL_RANK {local}, but torch sees {torch.cuda.device_count()} CUDA device(s): "
+                                "--nproc_per_node must not exceed the GPUs (one process per GPU)")
+        torch.cuda.set_device(local)  # before the process group: nccl binds each rank to its GPU
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
     return World(dist.get_rank(), dist.get_world_size(), local, dist.get_backend())
+
+
+def collective_device(world: World) -> torch.device:
+    """Where this rank's collective tensors must live: its GPU under nccl, else the CPU."""
+    return torch.device("cuda", world.local_rank) if world.backend == "nccl" else torch.device("cpu")
 
 
 def barrier(world: World) -> None:
@@ -48,7 +64,7 @@ def barrier(world: World) -> None:
 def mean_across(world: World, value: float) -> float:
     if not world.enabled:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    t = torch.tensor([value], dtype=torch.float64, device=collective_device(world))
     dist.all_reduce(t)
     return float(t.item() / world.size)
 

@@ -36,9 +36,50 @@ def os_name() -> str:
 
 
 def machine_summary() -> dict:
-    return {"cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(), "board": board_model(),
-            "os": f"{platform.system()} {platform.release()}", "distribution": os_name(), "python": platform.python_version(),
-            "host": platform.node()}
+    summary = {"cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(), "board": board_model(),
+               "os": f"{platform.system()} {platform.release()}", "distribution": os_name(), "python": platform.python_version(),
+               "host": platform.node()}
+    gpus = gpu_facts()
+    if gpus:  # NVIDIA GPUs only: name, driver, clocks, memory
+        summary["gpus"] = gpus
+    return summary
+
+
+GPU_QUERY = ("index", "name", "driver_version", "memory.total", "clocks.sm", "clocks.max.sm", "clocks.mem", "clocks.max.mem",
+             "power.limit", "temperature.gpu", "pstate")
+
+
+def gpu_facts() -> list[dict] | None:
+    """Each NVIDIA GPU's name, driver, memory and clocks (MHz; current and maximum) from
+    nvidia-smi, or None where there is none (no driver, or not an NVIDIA machine)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        done = subprocess.run(["nvidia-smi", f"--query-gpu={','.join(GPU_QUERY)}", "--format=csv,noheader,nounits"],
+                              capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    gpus = []
+    for line in done.stdout.strip().splitlines():
+        values = [v.strip() for v in line.split(",")]
+        if len(values) == len(GPU_QUERY):
+            gpus.append({k.replace(".", "_"): _number(v) for k, v in zip(GPU_QUERY, values)})
+    return gpus or None
+
+
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None if text in ("[N/A]", "N/A", "[Not Supported]") else text
 
 
 def machine_line() -> str:

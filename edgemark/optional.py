@@ -20,13 +20,19 @@ PROVIDERS = {
     "pnnx": "pip install 'edgemark[ncnn]'",
     "ncnn": "pip install 'edgemark[ncnn]'",
     "executorch": "pip install 'edgemark[executorch]'",
+    "pynvml": "pip install nvidia-ml-py (or 'edgemark[gpu]')",
+}
+# for a GPU: onnxruntime's CUDA build replaces the CPU one (the same module name, so not both)
+GPU_PROVIDERS = {
+    "onnxruntime": "pip uninstall -y onnxruntime && pip install 'edgemark[gpu]' (onnxruntime-gpu)",
 }
 
 
-def require(module: str, purpose: str):
-    """Import ``module`` or raise a clear error saying what installs it."""
+def require(module: str, purpose: str, gpu: bool = False):
+    """Import ``module`` or raise a clear error saying what installs it (``gpu``: its GPU build)."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        fix = PROVIDERS.get(module.split(".")[0], f"pip install {module.split('.')[0]}")
+        top = module.split(".")[0]
+        fix = (GPU_PROVIDERS.get(top) if gpu else None) or PROVIDERS.get(top, f"pip install {top}")
         raise EdgemarkError(f"{purpose} needs {module.split('.')[0]}, which is not installed ({e}). Install it with: {fix}") from None

@@ -67,13 +67,14 @@ def _progress(console):
 
 @torch.inference_mode()
 def validate(model, loader, interocular, offsets=None) -> dict:
-    """Validation NME of the network's own output. With learned source offsets, also the NME
-    after each face's source offset (``nme_corrected``) and on the faces of the unlisted
-    sources alone (``nme_reference``: the convention the network learns)."""
+    """Validation NME of the network's own output (fp32, on the model's device). With learned
+    source offsets, also the NME after each face's source offset (``nme_corrected``) and on the
+    faces of the unlisted sources alone (``nme_reference``: the convention the network learns)."""
     model.eval()
+    device = next(model.parameters()).device
     preds, truths, sources = [], [], []
     for x, y, source_id, *_ in loader:
-        preds.append(model(x.contiguous(memory_format=torch.channels_last)))
+        preds.append(model(x.to(device).contiguous(memory_format=torch.channels_last)).float().cpu())
         truths.append(y.numpy())
         sources.append(source_id.numpy())
     pred, truth = torch.cat(preds), np.concatenate(truths)
@@ -101,6 +102,9 @@ class TrainOptions:
     distill_weight: float = 0.5  # share of the loss that follows the teachers
     teacher_mirror: bool = True  # average each teacher over the face and its mirror image
     init: Path | None = None  # start from this checkpoint's weights (same model) instead of a random init
+    device: str | None = None  # cpu, gpu, cuda:N (edgemark.devices); None: CUDA when torch sees a device, else the CPU
+    amp: str = "off"  # autocast on CUDA: bf16, fp16 (with gradient scaling) or off (fp32); validation stays fp32
+    workers: int | None = None  # data loader processes instead of the recipe's (None on CUDA: at least min(8, cores - 1))
 
 
 @dataclass
@@ -116,6 +120,8 @@ class _Data:
     split: dict  # which train/validation split (stored, and compared with teachers')
     box_rule: dict
     list_path: str
+    workers: int = 0  # training data loader processes
+    pin_memory: bool = False  # page-locked batches (CUDA): faster, asynchronous copies to the GPU
 
 
 @dataclass
@@ -130,6 +136,9 @@ class _Model:
     steps_per_epoch: int
     net: torch.nn.Module | None = None  # what trains: the model, in DistributedDataParallel under torchrun
     average: WeightAverage | None = None  # the running weight average (recipe swa_start), or None
+    device: torch.device = torch.device("cpu")  # where the model trains
+    amp_dtype: torch.dtype | None = None  # autocast's dtype on CUDA, or None (fp32)
+    scaler: torch.amp.GradScaler | None = None  # gradient scaling for fp16 autocast
 
 
 def train(recipe: Recipe, faces: FaceList, out_dir: Path, options: TrainOptions | None = None,
@@ -138,7 +147,9 @@ def train(recipe: Recipe, faces: FaceList, out_dir: Path, options: TrainOptions 
     (``train(recipe, faces, out, epochs=2, resume=True)``)."""
     options = dataclasses.replace(options or TrainOptions(), **overrides)
     options = dataclasses.replace(options, teachers=tuple(options.teachers or ()))
-    world = distributed.setup()
+    device = training_device(options.device)
+    _check_amp(options.amp, device)
+    world = distributed.setup(use_cuda=device.is_gpu)
     try:
         return _train(recipe, faces, Path(out_dir), options, world, console)
     finally:
@@ -153,14 +164,22 @@ def _train(recipe: Recipe, faces: FaceList, out_dir: Path, opts: TrainOptions, w
     state = _resume_state(recipe, out_dir, opts)
     epochs = opts.epochs or (state["epochs"] if state is not None else recipe.epochs)
     data = _prepare_data(recipe, faces, opts, world, console)
-    m = _build(recipe, data, epochs, world)
+    device = _torch_device(training_device(opts.device), world)
+    _check_recipe_on(device, recipe)
+    data.pin_memory = device.type == "cuda"
+    data.workers = _loader_workers(recipe, opts, device)
+    m = _build(recipe, data, epochs, world, device)
+    m.amp_dtype = AMP_DTYPES[opts.amp]
+    m.scaler = torch.amp.GradScaler("cuda") if opts.amp == "fp16" else None
     start_epoch, best_nme, history = 0, float("inf"), []
     if state is not None:
         start_epoch, best_nme, history = _restore(m, data, state)
         console.print(f"resuming {out_dir} at epoch {start_epoch + 1}/{epochs} (best val NME so far {best_nme:.4f})")
     elif opts.init is not None:
         _load_init(m.model, opts.init, recipe, data, console)
-    m.net = DistributedDataParallel(m.model) if world.enabled else m.model  # wrapped once loaded: DDP broadcasts rank 0's weights
+    # wrapped once loaded: DDP broadcasts rank 0's weights
+    m.net = (DistributedDataParallel(m.model, device_ids=[device.index] if device.type == "cuda" else None) if world.enabled
+             else m.model)
     meta = _meta(recipe, data, opts, state, world, epochs)
     _describe(console, recipe, data, m, world)
 
@@ -187,6 +206,64 @@ def _train(recipe: Recipe, faces: FaceList, out_dir: Path, opts: TrainOptions, w
         if opts.stop_after_epochs is not None and epoch + 1 - start_epoch >= opts.stop_after_epochs:
             break
     return {"best_val_nme": best_nme, "history": history, "out": str(out_dir), "main": world.main}
+
+
+AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def training_device(requested=None):
+    """The ``edgemark.devices.Device`` to train on: the one asked for (CUDA checked, with a
+    named error saying what to install), or CUDA when torch sees a device, else the CPU."""
+    from .devices import CPU, parse_device, require_torch_cuda
+
+    if requested is None:
+        return parse_device("cuda") if torch.cuda.is_available() else CPU
+    device = parse_device(requested)
+    return require_torch_cuda(device) if device.is_gpu else device
+
+
+def _torch_device(device, world) -> torch.device:
+    """Under torchrun on CUDA each rank trains on its own GPU (cuda:LOCAL_RANK)."""
+    if not device.is_gpu:
+        return torch.device("cpu")
+    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest convolutions once
+    return torch.device("cuda", world.local_rank if world.enabled else device.index)
+
+
+def _check_amp(amp: str, device) -> None:
+    if amp not in AMP_DTYPES:
+        raise EdgemarkError(f"--amp must be one of {', '.join(AMP_DTYPES)}, not {amp!r}")
+    if amp != "off" and not device.is_gpu:
+        raise EdgemarkError(f"--amp {amp} is autocast on CUDA; training here runs on the CPU (--device {device.name})")
+
+
+def _check_recipe_on(device: torch.device, recipe: Recipe) -> None:
+    if device.type == "cuda" and recipe.source_offsets:
+        raise EdgemarkError("recipe source_offsets trains on the CPU only for now (source_offsets.py builds its mirror sign "
+                            "on the CPU): train it with --device cpu")
+
+
+def _loader_workers(recipe: Recipe, opts: TrainOptions, device: torch.device) -> int:
+    """The loader's processes: --workers, else the recipe's; on CUDA at least min(8, cores - 1),
+    so that cropping and augmenting keep the GPU fed (each face's augmentation is seeded by
+    face and epoch, so the count does not change what is trained on)."""
+    import os
+
+    if opts.workers is not None:
+        if opts.workers < 0:
+            raise EdgemarkError(f"--workers must be 0 or more, not {opts.workers}")
+        return opts.workers
+    if device.type == "cuda":
+        return max(recipe.workers, min(8, (os.cpu_count() or 1) - 1))
+    return recipe.workers
+
+
+def _device_record(opts: TrainOptions) -> dict:
+    device = training_device(opts.device)
+    record = {"device": device.name}
+    if device.is_gpu:
+        record["gpu"] = torch.cuda.get_device_name(device.index)
+    return record
 
 
 def _resume_state(recipe: Recipe, out_dir: Path, opts: TrainOptions) -> dict | None:
@@ -256,14 +333,16 @@ def _prepare_data(recipe: Recipe, faces: FaceList, opts: TrainOptions, world, co
                  opts.distill_weight if targets is not None else None, split, box_rule, faces.path)
 
 
-def _build(recipe: Recipe, data: _Data, epochs: int, world) -> _Model:
-    """The model (seeded), AdamW and the warm-up + cosine schedule over ``epochs``."""
+def _build(recipe: Recipe, data: _Data, epochs: int, world, device: torch.device = torch.device("cpu")) -> _Model:
+    """The model (seeded, on ``device``), AdamW and the warm-up + cosine schedule over ``epochs``."""
     torch.manual_seed(recipe.seed)
     m = recipe.model
     model = build_model(m.name, data.scheme.num_points, data.crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
     # NHWC weights and batches: oneDNN's convolutions run forward and backward ~1.4x faster on
     # CPU than in NCHW for this network (the same arithmetic; checkpoints load into any layout)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)
+    if data.offsets is not None:
+        data.offsets.to(device)
     lr = recipe.lr * world.size  # linear scaling rule (Goyal et al., 2017): the batch grows with the world
     params = [{"params": model.parameters()}]
     if data.offsets is not None:
@@ -280,7 +359,7 @@ def _build(recipe: Recipe, data: _Data, epochs: int, world) -> _Model:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     average = WeightAverage(model) if recipe.swa_start > 0 else None
-    return _Model(model, optimizer, scheduler, lr, epochs, steps_per_epoch, average=average)
+    return _Model(model, optimizer, scheduler, lr, epochs, steps_per_epoch, average=average, device=device)
 
 
 def _restore(m: _Model, data: _Data, state: dict) -> tuple[int, float, list]:
@@ -308,7 +387,8 @@ def _meta(recipe: Recipe, data: _Data, opts: TrainOptions, state: dict | None, w
     return {"recipe": recipe.to_dict(), "world_size": world.size, "init": init_record, "teacher": teacher,
             "scheme": data.scheme.to_dict(), "crop": data.crop.to_dict(), "box_rule": data.box_rule,
             "train_list": data.list_path, "train_faces": int(len(data.train_set)), "val_faces": int(len(data.val_loader.dataset)),
-            "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs}
+            "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs,
+            "device": _device_record(opts), "amp": opts.amp}
 
 
 def _describe(console, recipe: Recipe, data: _Data, m: _Model, world) -> None:
@@ -317,6 +397,9 @@ def _describe(console, recipe: Recipe, data: _Data, m: _Model, world) -> None:
                       f"{recipe.batch_size} x {world.size} = {recipe.batch_size * world.size}; lr scaled linearly "
                       f"{recipe.lr:g} x {world.size} = {m.lr:g}")
     mc = recipe.model
+    where = str(m.device) if m.device.type == "cpu" else f"{m.device} ({torch.cuda.get_device_name(m.device)})"
+    console.print(f"training on {where}, {'autocast ' + str(m.amp_dtype).removeprefix('torch.') if m.amp_dtype else 'fp32'}, "
+                  f"{data.workers} loader process(es)")
     console.print(f"{mc.name} x{mc.width} @ {data.crop.size}px, {sum(p.numel() for p in m.model.parameters()):,} parameters; "
                   f"{len(data.train_set)} train / {len(data.val_loader.dataset)} val faces; "
                   f"{m.epochs} epochs of {m.steps_per_epoch} steps")
@@ -327,15 +410,16 @@ def _epoch_loader(recipe: Recipe, data: _Data, world, epoch: int) -> DataLoader:
     if world.enabled:
         sampler = DistributedSampler(data.train_set, world.size, world.rank, shuffle=True, seed=recipe.seed)
         sampler.set_epoch(epoch)
-        return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=recipe.workers)
+        return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, num_workers=data.workers,
+                          pin_memory=data.pin_memory)
     order = torch.Generator().manual_seed(recipe.seed * 100003 + epoch)
     weights = draw_weights(data.train_set, data.scheme, recipe)
     if weights is not None:  # rare and turned faces drawn more often (with replacement), as many draws as faces
         sampler = torch.utils.data.WeightedRandomSampler(weights, len(weights), replacement=True, generator=order)
         return DataLoader(data.train_set, batch_size=recipe.batch_size, sampler=sampler, drop_last=False,
-                          num_workers=recipe.workers, persistent_workers=False)
+                          num_workers=data.workers, persistent_workers=False, pin_memory=data.pin_memory)
     return DataLoader(data.train_set, batch_size=recipe.batch_size, shuffle=True, generator=order, drop_last=False,
-                      num_workers=recipe.workers, persistent_workers=False)
+                      num_workers=data.workers, persistent_workers=False, pin_memory=data.pin_memory)
 
 
 # What counts as a rare face for ``rare_weight``: eyes at least half shut (the mean eye aspect
@@ -395,14 +479,21 @@ def _train_epoch(recipe: Recipe, data: _Data, m: _Model, world, epoch: int, cons
     with _progress(console) as progress:
         task = progress.add_task(f"epoch {epoch + 1}/{m.epochs}", total=m.steps_per_epoch, info="")
         for batch in _epoch_loader(recipe, data, world, epoch):
+            batch = [t.to(m.device, non_blocking=True) for t in batch]
             x = batch[0].contiguous(memory_format=torch.channels_last)
-            loss = _loss(recipe, data, m.net(x), batch)
+            with torch.autocast(m.device.type, dtype=m.amp_dtype or torch.float32, enabled=m.amp_dtype is not None):
+                pred = m.net(x)
+            loss = _loss(recipe, data, pred.float(), batch)  # the loss in fp32
             m.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (m.scaler.scale(loss) if m.scaler else loss).backward()
             if data.offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
                 torch.distributed.all_reduce(data.offsets.offsets.grad)
                 data.offsets.offsets.grad /= world.size
-            m.optimizer.step()
+            if m.scaler:
+                m.scaler.step(m.optimizer)
+                m.scaler.update()
+            else:
+                m.optimizer.step()
             m.scheduler.step()
             loss_sum, seen = loss_sum + loss.item() * len(x), seen + len(x)
             progress.update(task, advance=1, info=f"loss {loss_sum / seen:.4f}")
@@ -415,6 +506,7 @@ def _loss(recipe: Recipe, data: _Data, pred: torch.Tensor, batch) -> torch.Tenso
     _, y, source_id, flipped, y_teacher = batch
     size = data.crop.size
     weights = point_weights(data.scheme, recipe.labelled_weight)
+    weights = weights.to(pred.device) if weights is not None else None
     loss = landmark_loss(recipe.loss, pred if data.offsets is None else data.offsets(pred, source_id, flipped), y, size, weights)
     if data.distill_weight is not None:
         w = data.distill_weight
@@ -440,7 +532,10 @@ def _judged_model(recipe: Recipe, data: _Data, m: _Model, epoch: int) -> torch.n
     their running average (this epoch's weights added, BatchNorm measured again)."""
     if m.average is None or epoch + 1 < recipe.swa_start:
         return m.model
+    m.average.averaged.to(m.device)
     m.average.add(m.model)
+    if m.device.type != "cpu":  # update_bn feeds the training crops as they come, on the CPU: the small average goes there
+        m.average.averaged.to("cpu")
     return m.average.model_with_bn(data.train_set, recipe.batch_size, seed=recipe.seed * 100003 + epoch)
 
 

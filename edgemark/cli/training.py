@@ -36,6 +36,10 @@ def train(
     teacher_mirror: bool = typer.Option(True, "--teacher-mirror/--no-teacher-mirror",
                                         help="Average each teacher over the face and its mirror image."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint's weights (same model): fine-tuning."),
+    device: Optional[str] = typer.Option(None, help="cpu, gpu, cuda or cuda:N (default: CUDA when torch sees a GPU, else the CPU)."),
+    amp: str = typer.Option("off", help="On CUDA: bf16 or fp16 autocast for the network's forward pass (fp16 with gradient "
+                            "scaling), or off (fp32). Validation is always fp32."),
+    workers: Optional[int] = typer.Option(None, help="Data loader processes (default: the recipe's; on CUDA at least min(8, cores - 1))."),
 ):
     """Train a landmark model from a recipe (optionally distilling from --teacher checkpoints)."""
     from ..recipe import load_recipe
@@ -50,7 +54,8 @@ def train(
         raise EdgemarkError("--distill-weight must be between 0 and 1")
     options = TrainOptions(resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
                            teachers=tuple(resolve_checkpoint(t) for t in teacher or ()), distill_weight=distill_weight,
-                           teacher_mirror=teacher_mirror, init=resolve_checkpoint(init) if init else None)
+                           teacher_mirror=teacher_mirror, init=resolve_checkpoint(init) if init else None, device=device,
+                           amp=amp, workers=workers)
     result = run_training(rec, faces, out, options, console=console)
     if result["main"]:  # under torchrun the other ranks neither validate nor save: only rank 0 reports
         console.print(f"best validation NME {result['best_val_nme'] * 100:.2f}%  ->  {out / 'best.pt'}")
@@ -111,6 +116,8 @@ def eval_command(
     out: Optional[Path] = typer.Option(None, help="Folder for metrics.json, ced.png, worst.png (default: beside the model)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad lines and missing images, and report how many."),
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
+    device: str = typer.Option("cpu", help="cpu, gpu, cuda or cuda:N: where the model runs (torch and onnxruntime-gpu "
+                               "artifacts; the others run on the CPU)."),
 ):
     """NME, failure rate @0.10, AUC@0.1, per-point NME, CED plot and worst cases."""
     from rich.table import Table
@@ -125,7 +132,7 @@ def eval_command(
     if box not in (None, "detector", "given", "image", "landmarks"):
         raise EdgemarkError(f"--box must be detector, given, image or landmarks, not {box!r}")
     source = resolve_artifact(checkpoint or model or DEFAULT_MODEL)
-    predictor = load_predictor(source, threads=threads)
+    predictor = load_predictor(source, threads=threads, device=device)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
     box = box or _default_box(faces)
     lst = Path(faces.path)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..devices import parse_device
 from ..optional import require
 from .base import Predictor
 
 
 class OpenVinoPredictor(Predictor):
-    def __init__(self, model_path, manifest: dict, threads: int | None = None, device: str = "cpu"):
+    def __init__(self, model_path, manifest: dict, threads: int | None = None, device="cpu"):
+        dev = parse_device(device)  # --device gpu: OpenVINO's GPU plugin (an Intel GPU); it has no CUDA path
         ov = require("openvino", "running OpenVINO models")
         self.core = ov.Core()
         self.model_path = str(model_path)
@@ -23,7 +25,7 @@ class OpenVinoPredictor(Predictor):
         self.config = dict(manifest.get("runtime_options", {}))
         if threads:
             self.config["INFERENCE_NUM_THREADS"] = threads
-        self.ov_device = {"cpu": "CPU", "gpu": "GPU"}.get(device, device)
+        self.ov_device = dev.openvino
         self.compiled = {}  # batch size -> (compiled model, its infer request)
         self._compiled_for(1)
         self.description = f"OpenVINO {ov.get_version().split('-')[0]} {self.ov_device} plugin"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..devices import parse_device
 from ..errors import EdgemarkError
 from ..optional import require
 from ..preprocess import normalise
@@ -15,9 +16,10 @@ from .base import Predictor
 
 
 class TfLitePredictor(Predictor):
-    def __init__(self, model_path, manifest: dict, threads: int | None = None, device: str = "cpu"):
-        if device != "cpu":
-            raise EdgemarkError(f"the TFLite runner here runs on the CPU only (asked for {device!r})")
+    def __init__(self, model_path, manifest: dict, threads: int | None = None, device="cpu"):
+        if parse_device(device).is_gpu:
+            raise EdgemarkError(f"the TFLite runner here runs on the CPU only (asked for {device!s}; ai-edge-litert's Python "
+                                "package has no GPU delegate)")
         litert = require("ai_edge_litert.interpreter", "running TFLite models")
         self.interpreter = litert.Interpreter(model_path=str(model_path), num_threads=threads or None)
         self.interpreter.allocate_tensors()
