@@ -122,3 +122,31 @@ def test_shut_eyes_still_raise_eyes_closed_and_perclos(pools):
     perclos = [e for e in events if e["kind"] == "perclos"]
     assert len(perclos) == 1 and perclos[0]["frame"] == (5 + 30) * FPS - 1
     assert [e["kind"] for e in events] == ["eyes_closed", "eyes_open", "eyes_closed", "eyes_open", "perclos"]
+
+
+@pytest.mark.usefixtures("detector_models")
+@pytest.mark.parametrize("line", [1208, 505])
+def test_narrow_open_eyes_through_the_demo_raise_nothing(data_dir, tmp_path, line):
+    """The whole demo (detector, tracking, smoothing, drive mode) on a minute of a still
+    narrow-eyed face, each frame with sensor noise and a pixel of drift, written as MP4 (its
+    compression adds its own noise): no event."""
+    import cv2
+
+    from drive_clip import frame_of
+    from edgemark import load_pipeline
+    from edgemark.data.lists import read_list
+    from edgemark.demo.runner import DemoOptions, run_demo
+
+    r = read_list(data_dir / "testImageList.txt").records[line - 1]
+    still = frame_of(r, cv2.imread(str(r.image_path))).astype(np.float32)
+    clip, rng = tmp_path / f"{line}.mp4", np.random.default_rng(line)
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (640, 480))
+    for i in range(60 * FPS):
+        shifted = np.roll(still, (i % 3) - 1, axis=1)
+        writer.write(np.clip(shifted + rng.normal(0, 3.0, still.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    events = tmp_path / f"{line}.jsonl"
+    summary = run_demo(load_pipeline(MODEL, threads=1), str(clip), DemoOptions(events=events))
+    assert summary["frames_with_face"] == 60 * FPS and summary["eye_baseline"] is not None
+    assert events.read_text() == "", (summary["eye_baseline"], events.read_text()[:500])
+    assert summary["blinks"] == 0
