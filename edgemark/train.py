@@ -165,7 +165,6 @@ def _train(recipe: Recipe, faces: FaceList, out_dir: Path, opts: TrainOptions, w
     epochs = opts.epochs or (state["epochs"] if state is not None else recipe.epochs)
     data = _prepare_data(recipe, faces, opts, world, console)
     device = _torch_device(training_device(opts.device), world)
-    _check_recipe_on(device, recipe)
     data.pin_memory = device.type == "cuda"
     data.workers = _loader_workers(recipe, opts, device)
     m = _build(recipe, data, epochs, world, device)
@@ -181,6 +180,7 @@ def _train(recipe: Recipe, faces: FaceList, out_dir: Path, opts: TrainOptions, w
     m.net = (DistributedDataParallel(m.model, device_ids=[device.index] if device.type == "cuda" else None) if world.enabled
              else m.model)
     meta = _meta(recipe, data, opts, state, world, epochs)
+    meta["device"] = _device_record(device, world)
     _describe(console, recipe, data, m, world)
 
     # the loop: every rank trains an epoch; rank 0 validates, writes last.pt (and best.pt) and logs
@@ -237,12 +237,6 @@ def _check_amp(amp: str, device) -> None:
         raise EdgemarkError(f"--amp {amp} is autocast on CUDA; training here runs on the CPU (--device {device.name})")
 
 
-def _check_recipe_on(device: torch.device, recipe: Recipe) -> None:
-    if device.type == "cuda" and recipe.source_offsets:
-        raise EdgemarkError("recipe source_offsets trains on the CPU only for now (source_offsets.py builds its mirror sign "
-                            "on the CPU): train it with --device cpu")
-
-
 def _loader_workers(recipe: Recipe, opts: TrainOptions, device: torch.device) -> int:
     """The loader's processes: --workers, else the recipe's; on CUDA at least min(8, cores - 1),
     so that cropping and augmenting keep the GPU fed (each face's augmentation is seeded by
@@ -258,11 +252,11 @@ def _loader_workers(recipe: Recipe, opts: TrainOptions, device: torch.device) ->
     return recipe.workers
 
 
-def _device_record(opts: TrainOptions) -> dict:
-    device = training_device(opts.device)
-    record = {"device": device.name}
-    if device.is_gpu:
-        record["gpu"] = torch.cuda.get_device_name(device.index)
+def _device_record(device: torch.device, world) -> dict:
+    """Where the run trained (each rank on its own GPU under torchrun)."""
+    record = {"device": str(device), "ranks": world.size}
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
     return record
 
 
@@ -340,9 +334,7 @@ def _build(recipe: Recipe, data: _Data, epochs: int, world, device: torch.device
     model = build_model(m.name, data.scheme.num_points, data.crop.size, m.width, m.head_channels, m.head_pooling, m.dropout)
     # NHWC weights and batches: oneDNN's convolutions run forward and backward ~1.4x faster on
     # CPU than in NCHW for this network (the same arithmetic; checkpoints load into any layout)
-    model = model.to(device, memory_format=torch.channels_last)
-    if data.offsets is not None:
-        data.offsets.to(device)
+    model = model.to(device, memory_format=torch.channels_last)  # source offsets stay on the CPU (_with_offsets)
     lr = recipe.lr * world.size  # linear scaling rule (Goyal et al., 2017): the batch grows with the world
     params = [{"params": model.parameters()}]
     if data.offsets is not None:
@@ -388,7 +380,7 @@ def _meta(recipe: Recipe, data: _Data, opts: TrainOptions, state: dict | None, w
             "scheme": data.scheme.to_dict(), "crop": data.crop.to_dict(), "box_rule": data.box_rule,
             "train_list": data.list_path, "train_faces": int(len(data.train_set)), "val_faces": int(len(data.val_loader.dataset)),
             "edgemark_version": __version__, "torch_version": str(torch.__version__), "epochs": epochs,
-            "device": _device_record(opts), "amp": opts.amp}
+            "amp": opts.amp}
 
 
 def _describe(console, recipe: Recipe, data: _Data, m: _Model, world) -> None:
@@ -487,8 +479,10 @@ def _train_epoch(recipe: Recipe, data: _Data, m: _Model, world, epoch: int, cons
             m.optimizer.zero_grad(set_to_none=True)
             (m.scaler.scale(loss) if m.scaler else loss).backward()
             if data.offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
-                torch.distributed.all_reduce(data.offsets.offsets.grad)
-                data.offsets.offsets.grad /= world.size
+                grad = data.offsets.offsets.grad
+                shared = grad.to(distributed.collective_device(world))  # nccl reduces GPU tensors only
+                torch.distributed.all_reduce(shared)
+                grad.copy_(shared / world.size)
             if m.scaler:
                 m.scaler.step(m.optimizer)
                 m.scaler.update()
@@ -507,11 +501,20 @@ def _loss(recipe: Recipe, data: _Data, pred: torch.Tensor, batch) -> torch.Tenso
     size = data.crop.size
     weights = point_weights(data.scheme, recipe.labelled_weight)
     weights = weights.to(pred.device) if weights is not None else None
-    loss = landmark_loss(recipe.loss, pred if data.offsets is None else data.offsets(pred, source_id, flipped), y, size, weights)
+    loss = landmark_loss(recipe.loss, pred if data.offsets is None else _with_offsets(data.offsets, pred, source_id, flipped), y, size,
+                         weights)
     if data.distill_weight is not None:
         w = data.distill_weight
         loss = (1 - w) * loss + w * landmark_loss(recipe.loss, pred, y_teacher, size)
     return loss
+
+
+def _with_offsets(offsets: SourceOffsets, pred: torch.Tensor, source_id: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """The predictions moved by each face's learned source offset. The offsets (a few numbers)
+    live on the CPU; on a GPU the predictions go there and back (autograd follows the copies)."""
+    if pred.device.type == "cpu":
+        return offsets(pred, source_id, flipped)
+    return offsets(pred.cpu(), source_id.cpu(), flipped.cpu()).to(pred.device)
 
 
 def _history_row(epoch: int, train_loss: float, val: dict, m: _Model, data: _Data, *, seconds: float,

@@ -162,6 +162,8 @@ def bench(
         console.print(ptable)
     for s in results["skipped"]:
         console.print(f"[yellow]not measured[/] {escape(s['artifact'])} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
+    if results.get("gpu_rows"):  # --device gpu: torch's CUDA variants over the batch sweep (bench/gpu.py wrote gpu.md)
+        console.print((Path(out) / "gpu.md").read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print("wrote " + escape(", ".join(str(p) for p in written)))
     if not results["rows"]:
         raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
