@@ -241,3 +241,26 @@ def test_bench_cli_device_names(tmp_path):
     assert results["device"] == "gpu" and results["rows"] == []
     reasons = {s["artifact"]: s["reason"] for s in results["skipped"]}
     assert "onnxruntime-gpu" in reasons["onnx-fp32"] and "CUDA build of torch" in reasons["torch-fp32"]
+
+
+def test_eval_and_train_cli_name_the_missing_cuda(small_lists, smoke_recipe, tmp_path):
+    """`edgemark eval --device gpu` and `edgemark train --device gpu` without CUDA: one line
+    saying what to install, no torch traceback; an unknown name says what is accepted."""
+    if _has_cuda():
+        pytest.skip("this machine has CUDA")
+    env = {**os.environ, "EDGEMARK_DATA": str(small_lists)}
+    runs = {
+        "eval": ["eval", "--model", str(SHIPPED / "torch-fp32"), "--device", "gpu", "--out", str(tmp_path / "eval")],
+        "train": ["train", "--recipe", str(smoke_recipe), "--subset", "40", "--device", "cuda", "--cache", str(tmp_path / "cache"),
+                  "--out", str(tmp_path / "train")],
+        "amp": ["train", "--recipe", str(smoke_recipe), "--subset", "40", "--device", "cpu", "--amp", "bf16",
+                "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "amp")],
+        "unknown": ["eval", "--model", str(SHIPPED / "onnx-fp32"), "--device", "rocm", "--out", str(tmp_path / "rocm")],
+    }
+    expected = {"eval": "CUDA build of torch", "train": "CUDA build of torch", "amp": "autocast on CUDA",
+                "unknown": "unknown device 'rocm'"}
+    for name, args in runs.items():
+        done = subprocess.run([sys.executable, "-m", "edgemark", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+        text = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode != 0 and "Traceback" not in done.stderr and expected[name] in text, (name, text)
+    assert not (tmp_path / "train" / "last.pt").exists()
