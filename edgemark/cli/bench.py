@@ -91,6 +91,11 @@ def bench(
     refine: Optional[int] = typer.Option(None, help="Refinement passes in the pipeline rows (default: each detector's measured one)."),
     peer: str = typer.Option("none", help="Also measure a peer in the same run and harness: mediapipe (MediaPipe's face "
                              "landmark model from the pinned wheel, 468 points at 192 px, mapped to the 5 points), or none."),
+    baseline: Optional[Path] = typer.Option(None, help="Regression gate: an older run's results.json (or folder) on the same "
+                                            "machine; exit 1 when a row is slower than it by more than the noise (--rounds "
+                                            "spreads) plus --max-slowdown, or its NME drop grew by more than --max-drop."),
+    max_slowdown: float = typer.Option(10.0, help="--baseline: allowed slowdown in percent of the baseline's p50, beyond the noise."),
+    max_drop: float = typer.Option(0.1, help="--baseline: allowed growth of a row's NME drop, in percentage points."),
 ):
     """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
@@ -113,6 +118,7 @@ def bench(
     from ..detect import DETECTORS
     from ..export.pipeline import PRECISIONS, TARGETS
 
+    old = _load_baseline(baseline, devices is not None or device.startswith("ssh://"))
     if devices is not None:
         _bench_fleet(model, devices, settings)
         return
@@ -142,6 +148,7 @@ def bench(
                             frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds,
                             cores=parse_cores(cores) if cores else None, worker_timeout=worker_timeout)
     written = write_outputs(results, out)
+    written.append(_html_report(results, out))
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
     for col in ("thr", "batch", "p50 ms", "p90 ms", "p99 ms", "img/s", "+RSS MiB", "KiB", "NME %", "drop pp"):
@@ -167,6 +174,8 @@ def bench(
     console.print("wrote " + escape(", ".join(str(p) for p in written)))
     if not results["rows"]:
         raise EdgemarkError("nothing could be measured" + (f" on {device}" if device != "cpu" else ""))
+    if old is not None:
+        _gate(results, out / "results.json", old, baseline, (max_slowdown, max_drop), out)
 
 
 def _check_some_artifact(model: Path, artifacts: list[Path], target: str, precision: str) -> None:
@@ -233,6 +242,7 @@ def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: S
     console.print(f"results folder: {escape(str(out))}")
     write_json_atomic(out / "results.json", results)
     written = write_outputs(results, out, source=f"{out / 'results.json'} (from {ssh.host})")
+    written.append(_html_report(results, out, source=f"{out / 'results.json'} (from {ssh.host})"))
     m = results["machine"]
     console.print(escape(f"{ssh.host}: {m.get('board') or m['cpu']} ({m['machine']}, {m.get('cores')} cores, "
                          f"{m.get('distribution') or m['os']})"))
@@ -290,6 +300,47 @@ def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
                             f"(the others' results are in {out}; see fleet.md)")
 
 
+def _load_baseline(baseline: Optional[Path], on_devices: bool) -> Optional[dict]:
+    """The --baseline results, read and checked before anything is measured."""
+    if baseline is None:
+        return None
+    if on_devices:
+        raise EdgemarkError("--baseline gates a run on this machine; for --device ssh:// or --devices, gate each device's "
+                            "results afterwards: edgemark bench gate RESULTS --baseline OLD")
+    from ..bench.baseline import check_this_machine
+    from ..bench.report import load_results
+    from ..environment import machine_summary
+
+    old = load_results(baseline)
+    check_this_machine(old, machine_summary(), _json_path(baseline))
+    return old
+
+
+def _gate(results: dict, source: Path, old: dict, old_source: Path, limits: tuple[float, float], out: Path) -> None:
+    """Print the regressions against ``old`` (--max-slowdown %, --max-drop pp), write gate.json/gate.md into ``out``; exit 1 on one."""
+    from ..bench.baseline import compare_to_baseline, gate_table, write_gate
+
+    gate = compare_to_baseline(results, old, limits[0] / 100, limits[1], source, _json_path(old_source))
+    written = ", ".join(map(str, write_gate(gate, out)))
+    if gate["new_rows"]:
+        console.print(escape("not in the baseline (not gated): " + ", ".join(gate["new_rows"])))
+    if gate["regressions"]:
+        console.print(gate_table(gate))
+    console.print(escape(f"wrote {written}"))
+    if gate["regressions"]:
+        console.print(f"[bold red]{len(gate['regressions'])} regression(s)[/] in {len(gate['rows'])} baseline row(s)")
+        raise typer.Exit(1)
+    console.print(f"[green]no regression[/] against {escape(str(_json_path(old_source)))}: {len(gate['rows'])} row(s) within "
+                  f"{limits[0]:g} % + noise and {limits[1]:g} pp")
+
+
+def _html_report(results: dict, out: Path, source=None) -> Path:
+    """results.html beside results.md: one self-contained page (edgemark/bench/html_report.py)."""
+    from ..bench.html_report import write_html_report
+
+    return write_html_report(results, out, source=source)
+
+
 def _warn_incomplete(results: dict, path: Path, side: str = "") -> None:
     from ..bench.report import incomplete
 
@@ -304,14 +355,27 @@ def _json_path(path: Path) -> Path:
 
 @bench_app.command("report")
 def bench_report(results: Path = typer.Argument(..., help="A result folder (or its results.json).")):
-    """Write results.csv, results.md and the plots again from a results.json."""
+    """Write results.csv, results.md, the plots and results.html again from a results.json."""
     from ..bench.report import load_results, write_outputs
 
     folder = results if results.is_dir() else results.parent
     loaded = load_results(results)
     _warn_incomplete(loaded, results)
-    for path in write_outputs(loaded, folder, source=_json_path(results)):
+    for path in write_outputs(loaded, folder, source=_json_path(results)) + [_html_report(loaded, folder, source=_json_path(results))]:
         console.print(f"wrote {escape(str(path))}")
+
+
+@bench_app.command("gate")
+def bench_gate(results: Path = typer.Argument(..., help="The new run (folder or results.json)."),
+               baseline: Path = typer.Option(..., help="The older run to gate against (folder or results.json), same machine."),
+               max_slowdown: float = typer.Option(10.0, help="Allowed slowdown in percent of the baseline's p50, beyond the noise."),
+               max_drop: float = typer.Option(0.1, help="Allowed growth of a row's NME drop, in percentage points.")):
+    """Regression gate on two finished runs: exit 1 when a row is slower than the baseline by more than the noise
+    plus --max-slowdown, its NME drop grew by more than --max-drop, or it was not measured. Writes gate.md beside RESULTS."""
+    from ..bench.report import load_results
+
+    new, old = load_results(results), load_results(baseline)
+    _gate(new, _json_path(results), old, baseline, (max_slowdown, max_drop), results if results.is_dir() else results.parent)
 
 
 @bench_app.command("compare")
