@@ -1,7 +1,7 @@
 """The CLI on a machine with only the core stack (issue 30: a GPU box with torch, numpy,
-OpenCV, onnx, onnxruntime, typer, rich, psutil, matplotlib, PyYAML): OpenVINO, NNCF,
-LiteRT, NCNN, ExecuTorch (and MediaPipe, Ray, the TFLite converter stack) made
-unimportable in a subprocess by a sitecustomize meta-path hook. Commands still run; the
+OpenCV, onnxruntime, typer, rich, psutil, matplotlib, PyYAML): OpenVINO, NNCF, LiteRT,
+NCNN, ExecuTorch, onnx (and MediaPipe, Ray, the TFLite converter stack, NVML) made
+absent in a subprocess (a sitecustomize swaps site-packages for a copy without them). Commands still run; the
 rows those runtimes would give say what to install instead of crashing."""
 
 from __future__ import annotations
@@ -16,33 +16,44 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "exported" / "mobilenetv2_96"
+# onnx (the converter's library) too: the GPU machines this was written for have onnxruntime but not onnx; NVML's
+# bindings (nvidia-ml-py) are optional (nvidia-smi stands in)
 ABSENT = ("openvino", "nncf", "ai_edge_litert", "litert_torch", "ai_edge_quantizer", "torchao", "ncnn", "pnnx", "executorch",
-          "mediapipe", "ray")
+          "mediapipe", "ray", "onnx", "onnxscript", "pynvml")
 
-HOOK = '''
-import importlib.abc, os, sys
+# sitecustomize runs in every interpreter started with this PYTHONPATH (the bench's workers too): it puts
+# a copy of site-packages without the absent packages in its place, so that they are as absent as on a
+# machine that never installed them (import fails, importlib.util.find_spec answers None, no metadata;
+# torch itself probes find_spec("onnx") and must see None, not an error)
+HOOK = """
+import os, sys
 
-BLOCKED = set(filter(None, os.environ.get("EDGEMARK_TEST_BLOCK", "").split(",")))
+site, farm = os.environ["EDGEMARK_TEST_SITE"], os.environ["EDGEMARK_TEST_FARM"]
+sys.path[:] = [farm if os.path.realpath(p) == site else p for p in sys.path]
+"""
 
 
-class _Absent(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {name!r} (absent in this test)", name=name)
-        return None
-
-
-sys.meta_path.insert(0, _Absent())
-'''
+def _top_name(entry: str) -> str:
+    """The import (or distribution) name of a site-packages entry: onnx, onnx-1.20.dist-info, ray.pth ..."""
+    return entry.split("-")[0].split(".")[0].lower().replace("-", "_")
 
 
 @pytest.fixture(scope="module")
 def bare_env(tmp_path_factory):
     """Environment for a subprocess (and its bench workers) in which the optional runtimes are absent."""
-    hook = tmp_path_factory.mktemp("absent")
-    (hook / "sitecustomize.py").write_text(HOOK)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "EDGEMARK_TEST_BLOCK": ",".join(ABSENT), "COLUMNS": "250"}
+    import sysconfig
+
+    site = os.path.realpath(sysconfig.get_paths()["purelib"])
+    folder = tmp_path_factory.mktemp("absent")
+    farm = folder / "site-packages"
+    farm.mkdir()
+    for entry in os.listdir(site):
+        if _top_name(entry) not in ABSENT:
+            (farm / entry).symlink_to(os.path.join(site, entry))
+    (folder / "hook").mkdir()
+    (folder / "hook" / "sitecustomize.py").write_text(HOOK)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder / "hook"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+           "EDGEMARK_TEST_SITE": site, "EDGEMARK_TEST_FARM": str(farm), "COLUMNS": "250"}
     env.pop("EDGEMARK_DATA", None)
     return env
 
@@ -52,8 +63,9 @@ def _run(args, env, **kw):
 
 
 def test_the_hook_blocks_and_the_core_imports(bare_env):
-    code = ("import importlib, sys\n"
+    code = ("import importlib, importlib.util, sys\n"
             f"for m in {ABSENT!r}:\n"
+            "    assert importlib.util.find_spec(m) is None, m\n"
             "    try:\n        importlib.import_module(m)\n    except ModuleNotFoundError:\n        pass\n"
             "    else:\n        raise SystemExit(m + ' imported')\n"
             "import edgemark, edgemark.cli, edgemark.predictors, edgemark.pipeline, edgemark.bench.run, edgemark.bench.worker, "
