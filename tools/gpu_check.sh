@@ -4,15 +4,20 @@
 # subset of the CUHK faces. Two steps:
 #
 #   1. here, with the data set (EDGEMARK_DATA), write the subset into an ignored folder:
-#        tools/gpu_check.sh prepare            # runs/gpu_check_data: ~2,500 training + 300 test faces' images (< 40 MiB)
+#        tools/gpu_check.sh prepare            # runs/gpu_check_data: 2,000 training faces (images at half size) + 200 test faces, ~10 MB
 #   2. on the GPU machine (carry runs/gpu_check_data), from the repository root:
 #        tools/gpu_check.sh run                # results in $OUT (the device tool's folder) or runs/gpu_check
 #
 # Without CUDA (`run` here) every GPU part is skipped with a clear "no CUDA" line and the rest
 # runs to the end: the bench's named refusals are checked, and a short CPU epoch is trained.
-# Settings (environment): PYTHON (python3, else .venv/bin/python), GPU_CHECK_DATA, GPU_CHECK_TRAIN (2500),
-# GPU_CHECK_TEST (300), GPU_CHECK_BATCHES (1,8,64,256,1024), GPU_CHECK_CPU_SUBSET (faces for the CPU epoch:
-# all carried faces on a GPU machine, 300 without CUDA).
+# The working tree travels with the carried folder, 64 MiB in all (the tracked tree is ~50 MB): so the training
+# images are scaled down (GPU_CHECK_SCALE, 0.5; boxes and landmarks with them): the epoch's work per face is the
+# same (crops are cut at the model's 96 px), its accuracy is not the shipped model's. Test images stay whole (the
+# bench's NME on them compares with the CPU's).
+# Settings (environment): PYTHON (.venv/bin/python if here, else python3), GPU_CHECK_DATA, GPU_CHECK_TRAIN (2000),
+# GPU_CHECK_TEST (200), GPU_CHECK_SCALE (0.5), GPU_CHECK_BATCHES (1,8,64,256,1024), GPU_CHECK_CPU_SUBSET (faces
+# for the CPU epoch: all carried faces on a GPU machine, 300 without CUDA). With $OUT set (the device tool), the
+# summary, the bench's results.json and gpu.md, each run's metrics.csv and the log are copied there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,43 +26,56 @@ DATA=${GPU_CHECK_DATA:-runs/gpu_check_data}
 if [ -z "${PYTHON:-}" ]; then
     if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-RESULTS=${OUT:-runs/gpu_check}
+RESULTS=runs/gpu_check
 SHIPPED_RECIPE=recipes/mobilenetv2_96.yaml
 
 say() { printf '\n== %s\n' "$*"; }
 
 prepare() {
     local source=${EDGEMARK_DATA:?set EDGEMARK_DATA to the CUHK data set (trainImageList.txt, testImageList.txt, images)}
-    "$PYTHON" - "$source" "$DATA" "${GPU_CHECK_TRAIN:-2500}" "${GPU_CHECK_TEST:-300}" <<'EOF'
-"""The first N training and test lines (both image folders: the list's order is lfw then
-net), with exactly the images they name copied beside them."""
+    "$PYTHON" - "$source" "$DATA" "${GPU_CHECK_TRAIN:-2000}" "${GPU_CHECK_TEST:-200}" "${GPU_CHECK_SCALE:-0.5}" <<'EOF'
+"""The first and last N/2 lines of each list (both image folders: the lists run lfw_5590
+then net_7876), with the images they name beside them: test images as they are, training
+images (and their boxes and landmarks) scaled by SCALE."""
 import shutil
 import sys
 from pathlib import Path
 
-source, out, n_train, n_test = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+import cv2
+
+source, out, n_train, n_test, scale = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 if out.exists():
     shutil.rmtree(out)
 out.mkdir(parents=True)
 total = 0
-for name, n in (("trainImageList.txt", n_train), ("testImageList.txt", n_test)):
+for name, n, factor in (("trainImageList.txt", n_train, scale), ("testImageList.txt", n_test, 1.0)):
     lines = [l for l in (source / name).read_text().splitlines() if l.strip()]
-    picked = lines[: n // 2] + lines[-(n - n // 2):]  # both sources: the lists run lfw_5590 then net_7876
-    (out / name).write_text("\n".join(picked) + "\n")
+    picked = lines[: n // 2] + lines[-(n - n // 2):]
+    written = []
     for line in picked:
-        rel = line.split()[0].replace("\\", "/")
+        rel, *numbers = line.split()
+        rel = rel.replace("\\", "/")
         target = out / rel
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if factor == 1.0:
             shutil.copy2(source / rel, target)
-            total += target.stat().st_size
-print(f"{out}: {n_train} training + {n_test} test faces, {total / 2**20:.1f} MiB of images")
+        else:
+            image = cv2.imread(str(source / rel))
+            small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(target), small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            numbers = [f"{float(v) * factor:.6f}" for v in numbers]
+        total += target.stat().st_size
+        written.append(" ".join([rel, *numbers]))
+    (out / name).write_text("\n".join(written) + "\n")
+print(f"{out}: {n_train} training faces (images x{scale}) + {n_test} test faces, {total / 2**20:.1f} MiB of images")
 EOF
     du -sh "$DATA"
 }
 
 run() {
+    rm -rf "$RESULTS"/train_* "$RESULTS"/bench_gpu  # an earlier check's runs (training refuses a folder that holds one)
     mkdir -p "$RESULTS"
+    export PYTHONUNBUFFERED=1
     [ -f "$DATA/trainImageList.txt" ] || { echo "no $DATA: run 'tools/gpu_check.sh prepare' first (where the data set is) and carry it"; exit 1; }
     say "machine"
     nvidia-smi 2>&1 | head -20 || echo "no nvidia-smi here"
@@ -78,7 +96,7 @@ EOF
 
     say "bench --device gpu (shipped model)"
     if [ "$CUDA" = 1 ]; then
-        "$PYTHON" -m edgemark bench --device gpu --data "$DATA" --accuracy-faces 300 --batch "${GPU_CHECK_BATCHES:-1,8,64,256,1024}" \
+        "$PYTHON" -m edgemark bench --device gpu --data "$DATA" --accuracy-faces 200 --batch "${GPU_CHECK_BATCHES:-1,8,64,256,1024}" \
             --warmup 10 --min-runs 50 --min-seconds 1 --detector none --out "$RESULTS/bench_gpu"
         echo "bench exit status $?"
     else
@@ -138,6 +156,12 @@ lines += ["", "Each run trains on 90 % of its faces (the recipe's val_fraction 0
 (out / "summary.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
+    if [ -n "${OUT:-}" ]; then  # the device tool brings back at most 8 files from $OUT
+        cp "$RESULTS/summary.md" "$OUT/" 2>/dev/null
+        cp "$RESULTS/bench_gpu/results.json" "$OUT/bench_results.json" 2>/dev/null
+        cp "$RESULTS/bench_gpu/gpu.md" "$OUT/gpu.md" 2>/dev/null
+        for run in "$RESULTS"/train_*; do cp "$run/metrics.csv" "$OUT/$(basename "$run")_metrics.csv" 2>/dev/null; done
+    fi
 }
 
 case "$MODE" in
