@@ -9,7 +9,7 @@ import sys
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from . import training, data, export, bench, device, demo, models  # noqa: F401  (each registers its commands on app, in help order)
+from . import training, data, export, bench, profile, device, demo, models  # noqa: F401  (each registers its commands on app, in help order)
 from .common import app, err_console
 
 

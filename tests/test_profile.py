@@ -1,0 +1,91 @@
+"""edgemark profile: the shipped artifacts through each runtime's own profiler (ONNX Runtime
+session profiling, OpenVINO performance counters, ExecuTorch's ETDump); operators mapped to the
+model's layers so fp32 and int8, ONNX Runtime and OpenVINO, line up row by row."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgemark.errors import EdgemarkError
+from edgemark.profile.layers import RUNTIME_LAYER, layer_of, module_from_onnx_name, module_from_openvino_name
+from edgemark.profile.run import profile_artifact
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "exported" / "mobilenetv2_96"
+CONV_KINDS = {"conv", "depthwise", "pointwise"}
+
+
+def edgemark(*args, cwd=ROOT):
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run([sys.executable, "-m", "edgemark", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600)
+
+
+def test_names_map_to_the_models_layers():
+    # torch.onnx repeats the parent's name in each scope; a conv, its batch norm and its activation are one layer
+    assert module_from_onnx_name("/features/features.1/block/block.0/block.0.0/Conv_token_4")[0] == "features.1.block.0.0"
+    assert layer_of(*module_from_onnx_name("/features/features.1/block/block.0/block.0.2/Clip")) == "features.1.block.0"
+    assert layer_of(*module_from_onnx_name("/features/features.2/Add")) == "features.2"  # a residual addition is its block's
+    assert layer_of(*module_from_onnx_name("/head/fc/Gemm")) == "head.fc"
+    assert layer_of(*module_from_openvino_name("__module.features.1.block.0.1/aten::batch_norm/BatchNormInference")) == \
+        "features.1.block.0"
+    assert layer_of(*module_from_onnx_name("ReorderOutput")) == RUNTIME_LAYER
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("profile")
+    names = ["onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8", "tflite-int8"]
+    done = edgemark("profile", *(SHIPPED / n for n in names), "--runs", "10", "--warmup", "2", "--out", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout, json.loads((out / "profile.json").read_text()), (out / "profile.md").read_text()
+
+
+def test_onnxruntime_and_openvino_fp32_and_int8_line_up_layer_by_layer(profiled):
+    stdout, data, md = profiled
+    profiles = {p["artifact"]: p for p in data["profiles"]}
+    measured = ["onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8"]
+    conv_layers = {}
+    for name in measured:
+        p = profiles[name]
+        assert p["ops"] and p["total_ms"] > 0 and p["run_ms"] > 0, name
+        assert sum(op["share"] for op in p["ops"]) == pytest.approx(1.0)
+        assert sum(k["share"] for k in p["kinds"]) == pytest.approx(1.0)
+        # every convolution found its layer: none is left to the runtime's own operators
+        assert not [op for op in p["ops"] if op["kind"] in CONV_KINDS and op["layer"] == RUNTIME_LAYER], name
+        conv_layers[name] = {r["layer"]: r["kind"] for r in p["layers"] if r["kind"] in CONV_KINDS}
+    # MobileNetV2: the stem, 17 depthwise, 17 projections, 16 expansions and the head's 1x1 reduction: 52 conv layers, the
+    # same layers with the same kind in both runtimes and both precisions
+    first = conv_layers["onnx-fp32"]
+    assert len(first) == 52 and sum(k == "depthwise" for k in first.values()) == 17
+    assert all(conv_layers[name] == first for name in measured)
+    assert first["features.1.block.0"] == "depthwise" and first["features.2.block.0"] == "pointwise" and first["features.0"] == "conv"
+    # the tables: per kind and per layer, fp32 beside int8
+    assert "per kind of layer" in stdout and "per layer" in stdout and "features.17.block.1" in stdout
+    assert "| depthwise |" in md and "| features.1.block.0 | depthwise |" in md
+    assert "not profiled" in stdout and "tflite-int8" in stdout
+    assert profiles["tflite-int8"]["unsupported"].startswith("LiteRT's Python Interpreter exposes no per-operator timing")
+    assert "## Not profiled" in md and data["machine"]["cpu"]
+
+
+def test_executorch_event_tracer_gives_xnnpack_operators_by_kind():
+    p = profile_artifact(SHIPPED / "executorch-int8", runs=5, warmup=1)
+    assert p["layers"] is None  # XNNPACK names its operators by kernel, not by the model's layer
+    kinds = {k["kind"]: k for k in p["kinds"]}
+    assert sum(op["kind"] == "depthwise" for op in p["ops"]) == 17  # one DWConv per inverted residual block
+    assert kinds["depthwise"]["ms"] > 0 and sum(k["share"] for k in p["kinds"]) == pytest.approx(1.0)
+
+
+def test_bad_input_is_a_named_error(tmp_path):
+    with pytest.raises(EdgemarkError, match=str(tmp_path)):
+        profile_artifact(tmp_path)
+    done = edgemark("profile", SHIPPED / "ncnn-int8", SHIPPED / "tflite-fp32")
+    assert done.returncode == 2 and "no artifact could be profiled" in done.stderr and "ncnn" in done.stderr, done.stderr
+    done = edgemark("profile", SHIPPED / "onnx-int8", "--by", "block")
+    assert done.returncode == 2 and "--by must be kind, layer or op" in done.stderr
+    with pytest.raises(EdgemarkError, match="--runs must be >= 1"):
+        profile_artifact(SHIPPED / "onnx-int8", runs=0)
