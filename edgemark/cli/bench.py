@@ -96,6 +96,9 @@ def bench(
                                             "spreads) plus --max-slowdown, or its NME drop grew by more than --max-drop."),
     max_slowdown: float = typer.Option(10.0, help="--baseline: allowed slowdown in percent of the baseline's p50, beyond the noise."),
     max_drop: float = typer.Option(0.1, help="--baseline: allowed growth of a row's NME drop, in percentage points."),
+    jitter_faces: int = typer.Option(30, help="Jitter per artifact on this many test faces, each a still clip of 8 frames "
+                                     "(sensor noise, sub-pixel box shifts): RMS frame-to-frame move in % of IOD, and the EAR's "
+                                     "for eyelid schemes. 0: none. Needs --data."),
 ):
     """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
@@ -147,17 +150,20 @@ def bench(
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
                             frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds,
                             cores=parse_cores(cores) if cores else None, worker_timeout=worker_timeout)
+    if jitter_faces > 0 and test_crops is not None and device == "cpu":  # measured here, on this CPU
+        _jitter(results, out, find_artifacts(model, targets, precisions), data, min(jitter_faces, accuracy_faces or jitter_faces))
     written = write_outputs(results, out)
     written.append(_html_report(results, out))
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
     table.add_column("artifact", no_wrap=True)
-    for col in ("thr", "batch", "p50 ms", "p90 ms", "p99 ms", "img/s", "+RSS MiB", "KiB", "NME %", "drop pp"):
+    for col in ("thr", "batch", "p50 ms", "p90 ms", "p99 ms", "img/s", "+RSS MiB", "KiB", "NME %", "drop pp", "jitter %"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in results["rows"]:
         nme = f"{r['nme'] * 100:.2f}" if r.get("nme") is not None else "n/a"
         drop = f"{r['nme_drop_pp']:+.2f}" if r.get("nme_drop_pp") is not None else "n/a"
         table.add_row(escape(r["artifact"]), str(r["threads"]), str(r["batch"]), f"{r['p50_ms']:.3f}", f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}",
-                      f"{r['throughput_ips']:.0f}", f"{r['rss_increase_mib']:.0f}", f"{r['size_bytes'] / 1024:.0f}", nme, drop)
+                      f"{r['throughput_ips']:.0f}", f"{r['rss_increase_mib']:.0f}", f"{r['size_bytes'] / 1024:.0f}", nme, drop,
+                      f"{r['jitter_iod'] * 100:.2f}" if r.get("jitter_iod") is not None else "n/a")
     console.print(table)
     if results.get("pipeline_rows"):
         ptable = Table(title=f"pipeline per {results['pipeline_settings']['frame']} frame, detection on every frame")
@@ -298,6 +304,22 @@ def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
     if result["errors"]:
         raise EdgemarkError(f"{len(result['errors'])} of {len(fleet)} devices failed: {', '.join(sorted(result['errors']))} "
                             f"(the others' results are in {out}; see fleet.md)")
+
+
+def _jitter(results: dict, out: Path, artifacts: list[Path], data: Optional[Path], faces: int) -> None:
+    """Jitter of every artifact on still clips of the first ``faces`` test faces (edgemark/bench/jitter.py), into results.json."""
+    from ..bench.jitter import add_jitter
+    from ..data.lists import read_list
+    from ..io import write_json_atomic
+    from .common import resolve_data
+
+    test = read_list(resolve_data(data) / "testImageList.txt")
+    test.records = test.records[:faces]
+    with console.status("jitter") as status:
+        add_jitter(results, artifacts, test, progress=lambda label, i, n: status.update(f"{label} ({i + 1}/{n})"))
+    write_json_atomic(out / "results.json", results)
+    for r in dict((r["artifact"], r) for r in results["rows"] if r.get("ear_jitter") is not None).values():
+        console.print(escape(f"EAR jitter {r['artifact']}: {r['ear_jitter']:.4f} ({r['ear_jitter_relative'] * 100:.1f} % of the EAR)"))
 
 
 def _load_baseline(baseline: Optional[Path], on_devices: bool) -> Optional[dict]:

@@ -1,0 +1,66 @@
+"""Jitter on still clips of real test faces (sensor noise, sub-pixel box shifts), with the
+shipped artifacts: zero without noise, more with more noise, the eye aspect ratio's for the
+eyelid model, and per artifact in `edgemark bench`."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgemark import load_predictor
+from edgemark.bench.jitter import measure_jitter, still_clips
+from edgemark.data.lists import read_list
+from edgemark.errors import EdgemarkError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def faces(data_dir):
+    test = read_list(data_dir / "testImageList.txt")
+    test.records = test.records[:10]
+    return test
+
+
+def test_a_still_face_without_noise_or_shift_does_not_jitter_and_more_noise_jitters_more(faces):
+    predictor = load_predictor(ROOT / "exported" / "mobilenetv2_96" / "onnx-fp32", threads=1)
+    crops, mats = still_clips(faces, predictor.crop, frames=3, noise_sigma=0.0, shift_px=0.0)
+    assert np.array_equal(crops[:, 0], crops[:, 2])
+    still = measure_jitter(predictor, crops, mats)
+    assert still["iod"] == 0.0 and still["ear"] is None and len(still["points_iod"]) == 5
+    low = measure_jitter(predictor, *still_clips(faces, predictor.crop, noise_sigma=1.0, shift_px=0.25))
+    high = measure_jitter(predictor, *still_clips(faces, predictor.crop, noise_sigma=8.0, shift_px=1.0))
+    assert 0 < low["iod"] < high["iod"] < 0.2  # a fraction of the IOD, never a face's width
+    with pytest.raises(EdgemarkError, match="at least 2 frames"):
+        still_clips(faces, predictor.crop, frames=1)
+
+
+def test_eyelid_model_reports_its_ear_jitter(faces):
+    predictor = load_predictor(ROOT / "exported" / "mobilenetv2_96_drive23" / "onnx-int8", threads=1)
+    measured = measure_jitter(predictor, *still_clips(faces, predictor.crop))
+    assert len(measured["points_iod"]) == predictor.scheme.num_points == 23
+    assert 0 < measured["ear"] < 0.05 and 0 < measured["ear_relative"] < 0.2
+
+
+def test_bench_reports_jitter_per_artifact(data_dir, tmp_path):
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "edgemark", "bench", "--model", "mobilenetv2_96_drive23", "--target", "onnx",
+                           "--precision", "fp32,int8", "--warmup", "1", "--min-runs", "5", "--min-seconds", "0.05",
+                           "--accuracy-faces", "10", "--detector", "none", "--data", str(data_dir), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "250"}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["jitter_settings"]["faces"] == 10  # capped at --accuracy-faces: the same test faces as the NME
+    rows = {r["artifact"]: r for r in results["rows"]}
+    assert set(rows) == {"torch-fp32", "onnx-fp32", "onnx-int8"}
+    for r in rows.values():
+        assert 0 < r["jitter_iod"] < 0.1 and len(r["jitter_points_iod"]) == 23 and r["ear_jitter"] > 0, r["artifact"]
+    # fp32 in ONNX Runtime is torch fp32 to rounding, on the same clips: the same jitter
+    assert rows["onnx-fp32"]["jitter_iod"] == pytest.approx(rows["torch-fp32"]["jitter_iod"], rel=0.05)
+    assert "jitter %" in done.stdout and f"{rows['onnx-int8']['jitter_iod'] * 100:.2f}" in done.stdout
+    assert "EAR jitter onnx-int8" in done.stdout
+    assert "jitter % IOD" in (out / "results.html").read_text()
