@@ -13,8 +13,9 @@ from ..preprocess import normalise
 from .layers import layer_sort_key
 
 UNSUPPORTED = {
-    "tflite": "LiteRT's Python Interpreter exposes no per-operator timing (its op profiler is in the C++ benchmark_model "
-              "tool, not in the ai-edge-litert wheel)",
+    "tflite": "LiteRT's Python Interpreter exposes no per-operator timing (the ai-edge-litert wheel has the profiling "
+              "protos and an experimental_force_delegate_node_profiling flag, but no profiler to attach or read from Python; "
+              "LiteRT's per-op profile is the C++ benchmark_model tool's --enable_op_profiling)",
     "ncnn": "ncnn's Python wheel has no per-layer timer (ncnn prints layer times only when built with NCNN_BENCHMARK)",
     "torch": "the torch baseline is not an exported runtime (torch.profiler would time eager PyTorch, not an edge runtime)",
 }
