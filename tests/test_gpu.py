@@ -264,3 +264,20 @@ def test_eval_and_train_cli_name_the_missing_cuda(small_lists, smoke_recipe, tmp
         text = " ".join((done.stdout + done.stderr).split())
         assert done.returncode != 0 and "Traceback" not in done.stderr and expected[name] in text, (name, text)
     assert not (tmp_path / "train" / "last.pt").exists()
+
+
+def test_predict_cli_takes_the_device(tmp_path, data_dir):
+    """`edgemark predict --device`: a torch checkpoint asked for the GPU without CUDA, a TFLite
+    artifact asked for the GPU, an unknown name: one line each; cpu runs as before."""
+    photo = data_dir / "lfw_5590" / "Aaron_Eckhart_0001.jpg"
+    expected = {("mobilenetv2_96/torch-fp32", "gpu"): "CUDA build of torch", ("mobilenetv2_96", "cuda:1"): "TFLite runner",
+                ("mobilenetv2_96", "npu"): "unknown device 'npu'"}
+    for (model, device), text in expected.items():
+        if _has_cuda() and "CUDA build" in text:
+            continue
+        done = subprocess.run([sys.executable, "-m", "edgemark", "predict", str(photo), "--model", model, "--device", device],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr and text in " ".join(done.stderr.split()), (model, device)
+    done = subprocess.run([sys.executable, "-m", "edgemark", "predict", str(photo), "--model", "mobilenetv2_96/torch-fp32",
+                           "--device", "cpu"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and len(json.loads(done.stdout)["faces"]) == 1

@@ -66,6 +66,8 @@ def predict(
     refine: int = RefineOption,
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
     no_amx: bool = NoAmxOption,
+    device: str = typer.Option("cpu", help="cpu, gpu, cuda or cuda:N (torch checkpoints, and ONNX artifacts with onnxruntime-gpu: "
+                               "pip install 'edgemark[gpu]'); a runtime without that device is a named error."),
 ):
     """Print the landmarks of every face in an image as JSON (and draw them with --out);
     exit status 1 when no face is found."""
@@ -76,7 +78,7 @@ def predict(
 
     parsed = parse_box(box)
     refuse_amx(no_amx)
-    pipe = load_pipeline(model, None if parsed else detector, refine, threads=threads, detector_file=detector_model)
+    pipe = load_pipeline(model, None if parsed else detector, refine, threads=threads, detector_file=detector_model, device=device)
     result = predict_image(pipe, image, parsed, out)
     print(json.dumps(result, indent=1))
     if not result["faces"]:
