@@ -41,7 +41,8 @@ ROW_COLUMNS = [  # (header, key, format): format "" = text
     ("peak RSS MiB", "peak_rss_mib", ".0f"), ("+RSS MiB", "rss_increase_mib", ".0f"), ("size KiB", "size_kib", ".0f"),
     ("NME %", "nme_pct", ".2f"), ("FR %", "failure_pct", ".2f"), ("drop pp", "nme_drop_pp", "+.2f"), ("runtime", "provider", ""),
 ]
-JITTER_COLUMNS = [("jitter % IOD", "jitter_pct", ".2f"), ("EAR jitter", "ear_jitter", ".4f")]  # when the run measured them
+JITTER_COLUMNS = [("jitter % IOD", "jitter_pct", ".2f"), ("EAR jitter", "ear_jitter", ".4f"),  # when the run measured them
+                  ("clip jitter % IOD", "clip_jitter_pct", ".2f"), ("clip EAR jitter", "clip_ear_jitter", ".4f")]
 PIPELINE_COLUMNS = [
     ("detector", "detector", ""), ("artifact", "artifact", ""), ("threads", "threads", "d"), ("refine", "refine", "d"),
     ("faces", "faces_found", "d"), ("p50 ms", "p50_ms", ".3f"), ("p90 ms", "p90_ms", ".3f"), ("p99 ms", "p99_ms", ".3f"),
@@ -75,6 +76,7 @@ def _table(rows: list[dict], columns, table_id: str) -> str:
 def _display_row(r: dict) -> dict:
     return {**r, "size_kib": r.get("size_bytes", 0) / 1024, "nme_pct": None if r.get("nme") is None else r["nme"] * 100,
             "jitter_pct": None if r.get("jitter_iod") is None else r["jitter_iod"] * 100,
+            "clip_jitter_pct": None if r.get("clip_jitter_iod") is None else r["clip_jitter_iod"] * 100,
             "failure_pct": None if r.get("failure_rate") is None else r["failure_rate"] * 100,
             "artifact": r.get("artifact") or "(detector alone)"}
 
@@ -131,11 +133,15 @@ def html_report(results: dict, out_dir: Path) -> str:
                  f"{_e(pin_sentence(results))}; Intel AMX: {_e(settings.get('amx', 'not recorded'))}."
                  + (f" {_e(rounds)} rounds: each row is its median round (hover a row for every round's p50)." if rounds > 1 else "")
                  + f" Accuracy on {_e(results.get('accuracy_list') or 'no list (no --data)')}{_e(reference_sentence(results))}.</p>")
-    columns = ROW_COLUMNS[:-1] + [c for c in JITTER_COLUMNS if any(r.get(c[1] if c[1] != "jitter_pct" else "jitter_iod") is not None
-                                                                   for r in results["rows"])] + ROW_COLUMNS[-1:]
-    parts.append("<h2>Results</h2>" + _table([_display_row(r) for r in results["rows"]], columns, "results"))
-    if results.get("jitter_settings"):
-        parts.append(f"<p>Jitter: {_e(results['jitter_settings'].get('method', ''))}.</p>")
+    shown = [_display_row(r) for r in results["rows"]]
+    columns = ROW_COLUMNS[:-1] + [c for c in JITTER_COLUMNS if any(r.get(c[1]) is not None for r in shown)] + ROW_COLUMNS[-1:]
+    parts.append("<h2>Results</h2>" + _table(shown, columns, "results"))
+    jitter = results.get("jitter_settings") or {}
+    if jitter.get("method"):
+        parts.append(f"<p>Jitter: {_e(jitter['method'])}.</p>")
+    if isinstance(jitter.get("clip"), dict):
+        parts.append(f"<p>Clip jitter: {_e(jitter['clip'].get('method', ''))} ({_e(jitter['clip'].get('frames_with_face'))} of "
+                     f"{_e(jitter['clip'].get('frames'))} frames with a face).</p>")
     parts.append(_list(pin_lines(results)))
     summary = summary_lines(results)
     if summary:

@@ -8,6 +8,8 @@ of the eye aspect ratio."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import EdgemarkError
@@ -100,3 +102,78 @@ def add_jitter(results: dict, artifacts: list, faces, frames: int = FRAMES, prog
                 r.update(jitter_iod=measured["iod"], jitter_points_iod=measured["points_iod"], ear_jitter=measured["ear"],
                          ear_jitter_relative=measured["ear_relative"])
     results["jitter_settings"] = settings(len(faces.records), frames)
+
+
+def _moves(points: np.ndarray, present: np.ndarray, scheme) -> dict:
+    """Jitter figures from a clip's points (T, K, 2), ``present`` (T,) the frames with a face."""
+    a, b = scheme.interocular
+    seen = points[present]
+    iod = float(np.linalg.norm(seen[:, a].mean(axis=0) - seen[:, b].mean(axis=0)))
+    pairs = present[1:] & present[:-1]  # consecutive frames that both found the face
+    if iod <= 0 or not pairs.any():
+        raise EdgemarkError("jitter: the clip has no two consecutive frames with a face")
+    moves = np.linalg.norm(np.diff(points, axis=0), axis=-1)[pairs] / iod  # (pairs, K)
+    per_point = np.sqrt((moves ** 2).mean(axis=0))
+    result = {"iod": float(per_point.mean()), "points_iod": [float(v) for v in per_point], "ear": None, "ear_relative": None}
+    if len(scheme.eyes) == 2:
+        from ..face_measures import eye_aspect_ratio
+
+        ears = np.stack([eye_aspect_ratio(points, eye) for eye in scheme.eyes], axis=-1)  # (T, 2)
+        change = np.diff(ears, axis=0)[pairs]
+        result["ear"] = float(np.sqrt((change ** 2).mean()))
+        result["ear_relative"] = float(result["ear"] / ears[present].mean())
+    return result
+
+
+def clip_jitter(pipeline, clip, max_frames: int | None = None) -> dict:
+    """Jitter of the whole pipeline (face detector, crop, landmarks, refinement) on a video of a
+    still face: the largest face of every frame, its frame-to-frame moves as in measure_jitter."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    if not capture.isOpened():
+        raise EdgemarkError(f"{clip}: not a readable video (a still clip of a face: MP4, AVI, ...)")
+    points, present = [], []
+    try:
+        while max_frames is None or len(points) < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            faces = pipeline(frame)
+            present.append(bool(faces))
+            points.append(faces[0].landmarks if faces else np.zeros((pipeline.scheme.num_points, 2)))
+    finally:
+        capture.release()
+    if len(points) < 2:
+        raise EdgemarkError(f"{clip}: {len(points)} frame(s) read; jitter needs a clip of two frames or more")
+    present = np.asarray(present)
+    if present.mean() < 0.5:
+        raise EdgemarkError(f"{clip}: a face in {present.sum()} of {len(present)} frames only; jitter needs a still face in most")
+    try:
+        result = _moves(np.asarray(points, np.float64), present, pipeline.scheme)
+    except EdgemarkError as e:
+        raise EdgemarkError(f"{clip}: {e}") from None
+    return {**result, "frames": len(points), "frames_with_face": int(present.sum())}
+
+
+def add_clip_jitter(results: dict, artifacts: list, clip, detector: str = "blazeface", progress=None) -> None:
+    """``clip_jitter_iod`` and ``clip_ear_jitter`` in each row of ``results``: every artifact's
+    pipeline (``detector``, one thread) on the still clip ``clip``."""
+    from ..pipeline import load_pipeline
+
+    by_name = {a.name: a for a in artifacts}
+    names = list(dict.fromkeys(r["artifact"] for r in results["rows"] if "peer" not in r and r["artifact"] in by_name))
+    frames = None
+    for k, name in enumerate(names):
+        if progress:
+            progress(f"clip jitter {name}", k, len(names))
+        measured = clip_jitter(load_pipeline(by_name[name], detector=detector, threads=1), clip)
+        frames = (measured["frames"], measured["frames_with_face"])
+        for r in results["rows"]:
+            if r["artifact"] == name:
+                r.update(clip_jitter_iod=measured["iod"], clip_jitter_points_iod=measured["points_iod"],
+                         clip_ear_jitter=measured["ear"], clip_ear_jitter_relative=measured["ear_relative"])
+    results.setdefault("jitter_settings", {})["clip"] = {
+        "file": str(clip), "detector": detector, "frames": frames[0] if frames else None, "frames_with_face": frames[1] if frames else None,
+        "method": f"the whole pipeline ({detector}, crop, landmarks, refinement) on every frame of the still clip {Path(clip).name}; "
+                  "RMS frame-to-frame move per point over the clip's IOD"}

@@ -99,6 +99,8 @@ def bench(
     jitter_faces: int = typer.Option(30, help="Jitter per artifact on this many test faces, each a still clip of 8 frames "
                                      "(sensor noise, sub-pixel box shifts): RMS frame-to-frame move in % of IOD, and the EAR's "
                                      "for eyelid schemes. 0: none. Needs --data."),
+    jitter_clip: Optional[Path] = typer.Option(None, help="A video of a still face: each artifact's whole pipeline (BlazeFace, crop, "
+                                               "landmarks) on every frame; its frame-to-frame jitter (and the EAR's) per artifact."),
 ):
     """Benchmark every artifact, each in a fresh process; write JSON, CSV, Markdown and plots.
     --device ssh://user@host deploys the bundle and runs the same benchmark on that device."""
@@ -122,6 +124,8 @@ def bench(
     from ..export.pipeline import PRECISIONS, TARGETS
 
     old = _load_baseline(baseline, devices is not None or device.startswith("ssh://"))
+    if jitter_clip is not None and not jitter_clip.is_file():
+        raise EdgemarkError(f"{jitter_clip}: no such clip (--jitter-clip: a video of a still face)")
     if devices is not None:
         _bench_fleet(model, devices, settings)
         return
@@ -150,8 +154,9 @@ def bench(
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
                             frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds,
                             cores=parse_cores(cores) if cores else None, worker_timeout=worker_timeout)
-    if jitter_faces > 0 and test_crops is not None and device == "cpu":  # measured here, on this CPU
-        _jitter(results, out, find_artifacts(model, targets, precisions), data, min(jitter_faces, accuracy_faces or jitter_faces))
+    if device == "cpu" and ((jitter_faces > 0 and test_crops is not None) or jitter_clip is not None):  # measured here, on this CPU
+        _jitter(results, out, find_artifacts(model, targets, precisions), data,
+                min(jitter_faces, accuracy_faces or jitter_faces) if test_crops is not None else 0, jitter_clip)
     written = write_outputs(results, out)
     written.append(_html_report(results, out))
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
@@ -306,20 +311,31 @@ def _bench_fleet(model: Path, devices_file: Path, settings: BenchSettings):
                             f"(the others' results are in {out}; see fleet.md)")
 
 
-def _jitter(results: dict, out: Path, artifacts: list[Path], data: Optional[Path], faces: int) -> None:
-    """Jitter of every artifact on still clips of the first ``faces`` test faces (edgemark/bench/jitter.py), into results.json."""
-    from ..bench.jitter import add_jitter
+def _jitter(results: dict, out: Path, artifacts: list[Path], data: Optional[Path], faces: int, clip: Optional[Path]) -> None:
+    """Jitter of every artifact on still clips of the first ``faces`` test faces and on the video ``clip``
+    (edgemark/bench/jitter.py), into results.json."""
+    from ..bench.jitter import add_clip_jitter, add_jitter
     from ..data.lists import read_list
     from ..io import write_json_atomic
     from .common import resolve_data
 
-    test = read_list(resolve_data(data) / "testImageList.txt")
-    test.records = test.records[:faces]
     with console.status("jitter") as status:
-        add_jitter(results, artifacts, test, progress=lambda label, i, n: status.update(f"{label} ({i + 1}/{n})"))
+        update = lambda label, i, n: status.update(f"{label} ({i + 1}/{n})")  # noqa: E731
+        if faces:
+            test = read_list(resolve_data(data) / "testImageList.txt")
+            test.records = test.records[:faces]
+            add_jitter(results, artifacts, test, progress=update)
+        if clip is not None:
+            add_clip_jitter(results, artifacts, clip, progress=update)
     write_json_atomic(out / "results.json", results)
-    for r in dict((r["artifact"], r) for r in results["rows"] if r.get("ear_jitter") is not None).values():
-        console.print(escape(f"EAR jitter {r['artifact']}: {r['ear_jitter']:.4f} ({r['ear_jitter_relative'] * 100:.1f} % of the EAR)"))
+    for r in dict((r["artifact"], r) for r in results["rows"] if "peer" not in r).values():
+        line = f"EAR jitter {r['artifact']}: {r['ear_jitter']:.4f} ({r['ear_jitter_relative'] * 100:.1f} % of the EAR)" \
+            if r.get("ear_jitter") is not None else ""
+        if r.get("clip_jitter_iod") is not None:
+            line += ("; " if line else f"{r['artifact']}: ") + f"still clip {r['clip_jitter_iod'] * 100:.2f} % IOD" + (
+                f", EAR {r['clip_ear_jitter']:.4f}" if r.get("clip_ear_jitter") is not None else "")
+        if line:
+            console.print(escape(line))
 
 
 def _load_baseline(baseline: Optional[Path], on_devices: bool) -> Optional[dict]:
