@@ -89,3 +89,13 @@ def test_bad_input_is_a_named_error(tmp_path):
     assert done.returncode == 2 and "--by must be kind, layer or op" in done.stderr
     with pytest.raises(EdgemarkError, match="--runs must be >= 1"):
         profile_artifact(SHIPPED / "onnx-int8", runs=0)
+
+
+def test_by_op_lists_every_operator_with_its_layer_and_kernel(tmp_path):
+    done = edgemark("profile", SHIPPED / "openvino-int8", "--runs", "5", "--warmup", "1", "--by", "op", "--out", tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "profile.json").read_text())["profiles"][0]
+    assert "every operator" in done.stdout
+    dw = [op for op in data["ops"] if op["kind"] == "depthwise"]
+    assert len(dw) == 17 and all("_dw" in op["where"] for op in dw)  # OpenVINO's depthwise kernels (brgconv_..._dw_I8)
+    assert all(op["layer"] in done.stdout for op in dw)

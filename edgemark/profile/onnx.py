@@ -100,7 +100,9 @@ def profile_onnx(model_path: Path, x: np.ndarray, runs: int, warmup: int, thread
     for name, times in per_node.items():
         op_type, provider = meta[name]
         layer, _ = _layer(name, tensors)
-        ops.append({"name": name, "op": op_type, "layer": layer, "kind": _kind(op_type, layer, kinds) if layer != RUNTIME_LAYER
-                    else _kind(op_type, layer, {}), "ms": statistics.median(times), "calls": len(times), "where": provider})
-    return {"runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider", "profiler": "onnxruntime session profiling (SessionOptions.enable_profiling)",
+        kind = _kind(op_type, layer, kinds if layer != RUNTIME_LAYER else {})
+        ops.append({"name": name, "op": op_type, "layer": layer, "kind": kind, "ms": statistics.median(times), "calls": len(times),
+                    "where": provider})
+    return {"runtime": f"onnxruntime {ort.__version__} CPUExecutionProvider",
+            "profiler": "onnxruntime session profiling (SessionOptions.enable_profiling)",
             "run_ms": statistics.median(e["dur"] / 1000.0 for e in timed), "ops": ops}
