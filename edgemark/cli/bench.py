@@ -96,7 +96,7 @@ def bench(
                                             "spreads) plus --max-slowdown, or its NME drop grew by more than --max-drop."),
     max_slowdown: float = typer.Option(10.0, help="--baseline: allowed slowdown in percent of the baseline's p50, beyond the noise."),
     max_drop: float = typer.Option(0.1, help="--baseline: allowed growth of a row's NME drop, in percentage points."),
-    jitter_faces: int = typer.Option(30, help="Jitter per artifact on this many test faces, each a still clip of 8 frames "
+    jitter_faces: int = typer.Option(30, help="Jitter per artifact on this many test faces (at most --accuracy-faces), each a still clip of 8 frames "
                                      "(sensor noise, sub-pixel box shifts): RMS frame-to-frame move in % of IOD, and the EAR's "
                                      "for eyelid schemes. 0: none. Needs --data."),
     jitter_clip: Optional[Path] = typer.Option(None, help="A video of a still face: each artifact's whole pipeline (BlazeFace, crop, "
