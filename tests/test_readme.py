@@ -52,13 +52,19 @@ NOT_HERE = {
     "--model mobilenetv2_96 --data ../shared/datasets/cuhk_facepoint --box detector":
         "the install itself: .ci/run runs it on a fresh machine (and the eval below runs here)",
     ".venv/bin/python -m pytest -q": "this test suite",
-    "pip install edgemark": "PyPI is not reached from the tests: tests/test_wheel.py builds the wheel, installs it in a fresh venv "
-                            "outside the checkout and runs the commands from an empty folder",
+    "pip install .": "installs into the tests' own venv: tests/test_wheel.py builds the wheel, installs it in a fresh venv "
+                     "outside the checkout and runs the commands from an empty folder",
     "mkdocs build --strict --site-dir site": "tests/test_docs.py runs it into a temporary folder",
     "edgemark export --checkpoint mobilenetv2_96 --out exported/mobilenetv2_96 --data ~/data/cuhk":
         "it rewrites the repository's exported/mobilenetv2_96 (linked into the workspace); the export above runs the same code, "
         "and tests/test_wheel.py exports from the shipped checkpoint",
     "pip install 'edgemark[sweep]'": "installed by .ci/run ('.[dev,all]')",
+    "edgemark bench --model mobilenetv2_96 --device gpu --data ~/data/cuhk":
+        "needs an NVIDIA GPU: tests/test_gpu.py checks its named refusal here; tools/gpu_check.sh runs it on a GPU machine "
+        "(benchmarks/mobilenetv2_96-gpu-h200-2026-12-04)",
+    "pip uninstall -y onnxruntime && pip install 'edgemark[gpu]'":
+        "onnxruntime-gpu replaces the CPU build the other tests run; tests/test_gpu.py checks the refusal of a CUDA session "
+        "that fell back to the CPU",
     "torchrun --nnodes 2 --node-rank 0 --master-addr HOST0 --master-port 29500 --nproc-per-node 8 -m edgemark train ...":
         "a template for two machines ('...': the options above); tests/test_distributed.py runs a 2-process job",
     "edgemark sweep recipes/*.yaml --address auto ...": "a template for a Ray cluster; tests/test_sweep.py checks the error without one",
