@@ -398,7 +398,7 @@ def test_bench_device_cpu_as_typed_uses_the_shipped_model(tmp_path):
     done = edgemark("bench", "--device", "cpu", "--min-runs", "5", "--min-seconds", "0.05", "--warmup", "1", "--target", "tflite",
                     "--precision", "int8", "--detector", "none", "--out", out, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "model: exported/mobilenetv2_96" in done.stdout
+    assert "model: mobilenetv2_96 (the shipped model" in done.stdout  # the shipped model by name (edgemark/shipped.py)
     results = json.loads((out / "results.json").read_text())
     assert {r["artifact"] for r in results["rows"]} == {"torch-fp32", "tflite-int8"}
 
@@ -414,7 +414,7 @@ def test_bench_helpers_take_few_parameters():
 
 def test_bench_help_names_ssh_devices():
     done = edgemark("bench", "--help", env={"COLUMNS": "200"})
-    assert done.returncode == 0 and "ssh://user@host" in done.stdout and "exported/mobilenetv2_96" in done.stdout
+    assert done.returncode == 0 and "ssh://user@host" in done.stdout and "(default: mobilenetv2_96)" in done.stdout
 
 
 def test_bench_measures_mediapipe_as_a_peer_in_the_same_run(data_dir, detector_models, tmp_path):
