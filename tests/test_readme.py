@@ -105,7 +105,17 @@ RUNS = {
     "edgemark eval --model exported/mnv2/tflite-int8 --data ~/data/cuhk": Run(),
     "edgemark bench --model mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
         Run(add=["--target", "tflite", "--precision", "int8", *SHORT_BENCH]),
-    "edgemark bench compare benchmarks/A benchmarks/B": Run(),  # A and B: the folders the runs above wrote
+    "edgemark bench compare benchmarks/A benchmarks/B": Run(),
+    "edgemark bench --model mobilenetv2_96 --target onnx,tflite --precision int8 --rounds 5 --data ~/data/cuhk --out benchmarks/baseline":
+        Run(add=[*SHORT_BENCH, "--detector", "none", "--rounds", "2"]),
+    # the rerun against it: a shared VM drifts, so the test allows any slowdown (tests/test_bench_gate.py checks that a
+    # slower run fails); what it runs is the gate as typed, refusing nothing on the same machine
+    "edgemark bench --model mobilenetv2_96 --target onnx,tflite --precision int8 --rounds 5 --data ~/data/cuhk --out bench-new "
+    "--baseline benchmarks/baseline --max-slowdown 10 --max-drop 0.1":
+        Run(add=[*SHORT_BENCH, "--detector", "none", "--rounds", "2", "--max-slowdown", "100000", "--max-drop", "5"]),
+    "edgemark bench gate bench-new --baseline benchmarks/baseline": Run(add=["--max-slowdown", "100000", "--max-drop", "5"]),
+    "edgemark profile mobilenetv2_96/onnx-fp32 mobilenetv2_96/onnx-int8 mobilenetv2_96/openvino-fp32 mobilenetv2_96/openvino-int8 "
+    "--out profile": Run(add=["--runs", "5", "--warmup", "2"]),  # A and B: the folders the runs above wrote
     "edgemark deploy --model mobilenetv2_96 --target tflite --precision int8 --host pi5 --data ~/data/cuhk":
         Run(device=True, add=["--test-faces", "20"]),
     "edgemark bench --model mobilenetv2_96 --target tflite,onnx --device ssh://pi5 --threads 1,4 --data ~/data/cuhk":
