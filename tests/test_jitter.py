@@ -68,6 +68,9 @@ def test_bench_reports_jitter_per_artifact(data_dir, detector_models, tmp_path):
     assert "jitter %" in done.stdout and f"{rows['onnx-int8']['jitter_iod'] * 100:.2f}" in done.stdout
     assert "EAR jitter onnx-int8" in done.stdout
     assert "jitter % IOD" in (out / "results.html").read_text() and "clip jitter % IOD" in (out / "results.html").read_text()
+    md, csv_text = (out / "results.md").read_text(), (out / "results.csv").read_text()
+    assert "| jitter % IOD | EAR jitter |" in md and f"| onnx-int8 | 1 | 1 | {rows['onnx-int8']['jitter_iod'] * 100:.2f} |" in md
+    assert "jitter_iod,ear_jitter" in csv_text.splitlines()[0]
     assert "still clip" in done.stdout
 
 

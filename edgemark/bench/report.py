@@ -20,7 +20,7 @@ from ..plots import FIGURE_LOCK  # noqa: E402
 
 COLUMNS = ["artifact", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "throughput_ips", "load_ms",
            "first_inference_ms", "peak_rss_mib", "rss_increase_mib", "size_bytes", "nme", "failure_rate", "auc", "nme_drop_pp",
-           "provider", "runs", "pinned_cores"]
+           "provider", "runs", "pinned_cores", "jitter_iod", "ear_jitter", "clip_jitter_iod", "clip_ear_jitter"]
 
 
 MAX_THREADS, MAX_BATCH = 4096, 1_000_000
@@ -233,6 +233,21 @@ def write_csv(results: dict, path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+def jitter_lines(results: dict) -> list[str]:
+    """The jitter table (edgemark/bench/jitter.py), when the run measured it: steadiness beside accuracy."""
+    rows = [r for r in results["rows"] if r.get("jitter_iod") is not None or r.get("clip_jitter_iod") is not None]
+    if not rows:
+        return []
+    settings = results.get("jitter_settings") or {}
+    lines = ["", f"Jitter: {settings.get('method', 'frame-to-frame move of the landmarks on a still face')}.", "",
+             "| artifact | threads | batch | jitter % IOD | EAR jitter | clip jitter % IOD | clip EAR jitter |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        pct = lambda v: _f(None if v is None else v * 100, ".2f")  # noqa: E731
+        lines.append(f"| {r['artifact']} | {r['threads']} | {r['batch']} | {pct(r.get('jitter_iod'))} | {_f(r.get('ear_jitter'), '.4f')} | "
+                     f"{pct(r.get('clip_jitter_iod'))} | {_f(r.get('clip_ear_jitter'), '.4f')} |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [f"# Benchmark: {results.get('device') or 'unknown device'} on {m['cpu']}", "",
@@ -255,6 +270,7 @@ def markdown(results: dict) -> str:
                      f"{r['peak_rss_mib']:.0f} | {r['rss_increase_mib']:.0f} | {r['size_bytes'] / 1024:.0f} | "
                      f"{_pct(r.get('nme'))} | {_pct(r.get('failure_rate'))} | "
                      f"{_f(r.get('nme_drop_pp'), '+.2f')} | {r['provider']} |")
+    lines += jitter_lines(results)
     lines += pin_lines(results)
     lines += summary_lines(results)
     lines += pipeline_lines(results)

@@ -4,7 +4,7 @@ val_fraction 0.1, seed 0), never on the test list. Each face is shown to the who
 pipeline in several conditions a camera produces: the photo as it is, the photo small
 in a 640x480 frame (eyes N px apart), and the photo rolled by N degrees.
 
-    python -m edgemark.studies.detector_study --data DIR --model exported/mobilenetv2_96/tflite-int8 --out benchmarks/pipeline_study.md
+    python -m edgemark.studies.detector_study --data DIR --model mobilenetv2_96 --out benchmarks/pipeline_study.md
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m edgemark.studies.detector_study", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--model", default="exported/mobilenetv2_96/tflite-int8")
+    parser.add_argument("--model", default="mobilenetv2_96")  # a shipped model by name, or an artifact folder
     parser.add_argument("--detectors", default="blazeface,blazeface-full,haar")
     parser.add_argument("--refine", default="0,1,2")
     parser.add_argument("--upright", default="0,1", help="upright crops off (0) and on (1)")
