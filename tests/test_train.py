@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 
+from conftest import TRAIN_THREADS
 from edgemark.checkpoint import load_checkpoint
 from edgemark.data.lists import read_list
 from edgemark.errors import EdgemarkError
@@ -33,7 +34,8 @@ def test_two_epochs_lower_the_loss_and_write_checkpoints(faces, smoke_recipe, tm
 
 
 def test_same_recipe_and_seed_give_the_same_first_epoch_loss(faces, smoke_recipe, tmp_path, trained_checkpoint):
-    result = train(load_recipe(smoke_recipe), faces, tmp_path / "again", epochs=2, stop_after_epochs=1, cache_dir=tmp_path / "cache")
+    result = train(load_recipe(smoke_recipe), faces, tmp_path / "again", epochs=2, stop_after_epochs=1, cache_dir=tmp_path / "cache",
+                   threads=TRAIN_THREADS)
     reference = load_checkpoint(trained_checkpoint.parent / "last.pt")["history"][0]["train_loss"]
     assert result["history"][0]["train_loss"] == pytest.approx(reference, rel=1e-6)
 
@@ -41,11 +43,11 @@ def test_same_recipe_and_seed_give_the_same_first_epoch_loss(faces, smoke_recipe
 def test_resume_after_interruption_gives_the_same_state(faces, smoke_recipe, tmp_path, trained_checkpoint):
     recipe = load_recipe(smoke_recipe)
     out = tmp_path / "interrupted"
-    train(recipe, faces, out, stop_after_epochs=1, cache_dir=tmp_path / "cache")  # "killed" after epoch 1
+    train(recipe, faces, out, stop_after_epochs=1, cache_dir=tmp_path / "cache", threads=TRAIN_THREADS)  # "killed" after epoch 1
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
     with pytest.raises(EdgemarkError, match="pass --resume"):
         train(recipe, faces, out, cache_dir=tmp_path / "cache")
-    train(recipe, faces, out, resume=True, cache_dir=tmp_path / "cache")
+    train(recipe, faces, out, resume=True, cache_dir=tmp_path / "cache", threads=TRAIN_THREADS)
     resumed = load_checkpoint(out / "last.pt")
     straight = load_checkpoint(trained_checkpoint.parent / "last.pt")
     assert resumed["epoch"] == straight["epoch"] == 2
