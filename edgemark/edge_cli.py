@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--detector-model", help="the detector's model file (yunet; default for blazeface: the bundle's copy)")
     p.add_argument("--refine", type=int, help="refinement passes (default: the measured one for the detector; 2 for --box)")
     p.add_argument("--threads", type=int)
+    p.add_argument("--tta", default="none", help="flip: average each face with its mirror image (twice the landmark cost)")
     b = sub.add_parser("bench", help="benchmark the bundle's artifacts here")
     b.add_argument("--bundle", required=True)
     b.add_argument("--out", required=True)
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
     b.add_argument("--no-pin", action="store_true", help="do not pin runs to cores")
     b.add_argument("--cores", help="pin runs to these cores, in order (e.g. 4-7 for a big.LITTLE board's big cores)")
     b.add_argument("--worker-timeout", type=float, default=900.0, help="seconds one measurement may take (then: not measured)")
+    b.add_argument("--tta", default="", help="flip: every artifact also measured flip-averaged, a row of its own")
     v = sub.add_parser("verify", help="check every file of a bundle against its hashes")
     v.add_argument("bundle")
     sub.add_parser("info", help="device facts as JSON")
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
 
             box = parse_box(args.box)
             pipe = load_pipeline(args.model, None if box else args.detector, args.refine, threads=args.threads,
-                                 detector_file=args.detector_model)
+                                 detector_file=args.detector_model, tta=args.tta)
             result = predict_image(pipe, args.image, box, args.out)
             print(json.dumps(result, indent=1))
             if not result["faces"]:
@@ -84,7 +86,8 @@ def main(argv=None) -> int:
                       warmup=args.warmup, min_runs=args.min_runs, min_seconds=args.min_seconds, command=args.bench_command,
                       frame=frame, detectors=[d for d in args.detector.split(",") if d] if frame is not None else [],
                       amx=not args.no_amx, rounds=args.rounds, refine=args.refine, pin=not args.no_pin,
-                      cores=parse_cores(args.cores) if args.cores else None, worker_timeout=args.worker_timeout)
+                      cores=parse_cores(args.cores) if args.cores else None, worker_timeout=args.worker_timeout,
+                      tta=tuple(t for t in args.tta.split(",") if t))
             print(json.dumps({"results": str(Path(args.out) / "results.json")}))
     except EdgemarkError as e:
         print(f"error: {e}", file=sys.stderr)

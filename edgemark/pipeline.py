@@ -129,12 +129,12 @@ class Pipeline:
 
 
 def load_pipeline(model, detector: str | None = DEFAULT_DETECTOR, refine: int | None = None, upright: bool = DEFAULT_UPRIGHT,
-                  threads: int | None = None, detector_file=None, device: str = "cpu") -> Pipeline:
+                  threads: int | None = None, detector_file=None, device: str = "cpu", tta: str | None = None) -> Pipeline:
     """A pipeline for an exported artifact folder (or a checkpoint) with a face detector
     by name (``edgemark.detect.DETECTORS``; default BlazeFace short range; None: boxes are
     always given)."""
     from .predictors.load import load_predictor
 
-    predictor = load_predictor(model, threads=threads, device=device)
+    predictor = load_predictor(model, threads=threads, device=device, tta=tta)
     face_detector = load_detector(detector, threads=threads or 1, model_file=detector_file) if detector else None
     return Pipeline(predictor, face_detector, refine, upright)

@@ -81,14 +81,17 @@ def test_options_reach_the_device_and_its_rows_get_a_drop(sshd, model, small_lis
     text = (out / "results.md").read_text()
     assert "fastest at equal accuracy (NME within 0.1 pp of torch fp32 on the host" in text
     assert "runs not pinned to cores (--no-pin)" in text and "NME drops against torch fp32 on the host" in done.stdout
-    # --cores and --detector none reach it too
+    # --cores, --detector none and --tta flip reach it too
     out = tmp_path / "run2"
     done = on_device(sshd, device, model, small_lists, "--precision", "int8", "--cores", "0", "--threads", "1,2",
-                     "--detector", "none", "--worker-timeout", "300", "--out", out)
+                     "--detector", "none", "--worker-timeout", "300", "--tta", "flip", "--out", out)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["cores"] == [0] and not results.get("pipeline_rows") and results["settings"]["worker_timeout_s"] == 300
-    assert [(r["threads"], r["pinned_cores"]) for r in results["rows"]] == [(1, [0]), (2, [0])]
+    assert [(r["artifact"], r["threads"], r["pinned_cores"]) for r in results["rows"]] == [
+        ("onnx-int8", 1, [0]), ("onnx-int8", 2, [0]), ("onnx-int8+flip", 1, [0]), ("onnx-int8+flip", 2, [0])]
+    flip = results["rows"][2]
+    assert flip["tta"] == "flip" and flip["nme_drop_pp"] is not None and "+flip" in flip["provider"]
     text = (out / "results.md").read_text()
     assert "taken in order from cores 0 (--cores)" in text and "- onnx-int8 threads=2 batch=1: pinned to 1 core(s) (0), not 2" in text
 

@@ -106,6 +106,7 @@ RUNS = {
     "edgemark bench --model mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
         Run(add=["--target", "tflite", "--precision", "int8", *SHORT_BENCH]),
     "edgemark bench compare benchmarks/A benchmarks/B": Run(),
+    "edgemark eval --model mobilenetv2_96 --data ~/data/cuhk --box detector --tta flip": Run(),
     "edgemark bench --model mobilenetv2_96 --target onnx,tflite --precision int8 --rounds 5 --data ~/data/cuhk --out benchmarks/baseline":
         Run(add=[*SHORT_BENCH, "--detector", "none", "--rounds", "2"]),
     # the rerun against it: a shared VM drifts, so the test allows any slowdown (tests/test_bench_gate.py checks that a

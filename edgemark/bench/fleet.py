@@ -97,7 +97,7 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
                             settings["precisions"], test_crops, settings["warmup"], settings["min_runs"], settings["min_seconds"],
                             pin=pin, command=settings["command"], amx=settings.get("amx", True), rounds=settings.get("rounds", 1),
                             frame=frame, detectors=detectors or (), refine=refine, cores=cores,
-                            worker_timeout=settings.get("worker_timeout", 900.0))
+                            worker_timeout=settings.get("worker_timeout", 900.0), tta=settings.get("tta", ()))
     else:
         from ..remote.bundle import device_artifacts
         from ..remote.deploy import deploy, remote_bench
@@ -112,7 +112,7 @@ def bench_device(device: Device, model: Path, artifacts: list[Path], settings: d
                                settings["min_runs"], settings["min_seconds"], settings["command"],
                                amx=settings.get("amx", True), rounds=settings.get("rounds", 1), pin=pin, cores=cores,
                                detectors=detectors, refine=refine, reference=settings.get("reference"),
-                               worker_timeout=settings.get("worker_timeout"))
+                               worker_timeout=settings.get("worker_timeout"), tta=settings.get("tta", ()))
         write_json_atomic(out / "results.json", results)
     write_outputs(results, out)
     return results

@@ -173,6 +173,7 @@ class RunSettings:
     refine: int | None = None
     peers: dict | None = None
     reference: dict | None = None
+    tta: tuple = ()  # ("flip",): each artifact also measured flip-averaged, as a row of its own (ARTIFACT+flip)
 
 
 def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[int], out_dir: Path, targets=None, precisions=None,
@@ -180,7 +181,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
               pin: bool = True, command: str = "", progress=None, frame: np.ndarray | None = None,
               detectors: list[str] = (), refine: int | None = None, peers: dict | None = None, amx: bool = True,
               rounds: int = 1, cores: list[int] | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
-              reference: dict | None = None) -> dict:
+              reference: dict | None = None, tta: tuple = ()) -> dict:
     """Landmark models per face crop (every artifact x threads x batch) and, given a
     ``frame`` and ``detectors``, the pipeline per frame: each detector alone, and detector
     + landmarks + ``refine`` passes with each artifact (batch 1). ``peers``: another
@@ -193,7 +194,7 @@ def run_bench(model_dir: Path, device: str, threads: list[int], batches: list[in
     row is its round with the median p50, every round's p50 beside it. The rest: RunSettings."""
     settings = RunSettings(device, tuple(threads), tuple(batches), targets, precisions, warmup, min_runs, min_seconds, pin,
                            tuple(cores) if cores else None, amx, rounds, worker_timeout, command, tuple(detectors), refine, peers,
-                           reference)
+                           reference, tuple(tta))
     return bench(model_dir, out_dir, settings, test_crops, frame, progress)
 
 
@@ -205,8 +206,8 @@ def bench(model_dir: Path, out_dir: Path, s: RunSettings, test_crops: tuple | No
     artifacts = find_artifacts(model_dir, s.targets, s.precisions)
     out_dir = Path(out_dir)
     results = _new_results(s, test_crops)
-    jobs = [(a, t, b) for a in artifacts for t in s.threads for b in s.batches]
-    jobs += [(peer, t, 1) for peer in (s.peers or {}) for t in s.threads]
+    jobs = [(a, t, b, tta) for a in artifacts for tta in (None, *s.tta) for t in s.threads for b in s.batches]
+    jobs += [(peer, t, 1, None) for peer in (s.peers or {}) for t in s.threads]
     pipeline_jobs = [(d, a, t) for d in (s.detectors if frame is not None else ()) for a in [None, *artifacts] for t in s.threads]
     if pipeline_jobs:
         results["pipeline_rows"] = []
@@ -336,7 +337,7 @@ def _crop_rows(run: _Run, jobs: list, test_crops) -> None:
         np.savez(accuracy_file, crops=test_crops[0], mats=test_crops[1], truth=test_crops[2])
     measured: dict[int, list[dict]] = {}  # job index -> its row of each round
     for round_index, i in ((r, i) for r in range(s.rounds) for i in range(len(jobs))):
-        artifact, n_threads, batch = jobs[i]
+        artifact, n_threads, batch, tta = jobs[i]
         if round_index and i not in measured:
             continue  # skipped or failed in the first round
         is_peer = isinstance(artifact, str)
@@ -345,18 +346,19 @@ def _crop_rows(run: _Run, jobs: list, test_crops) -> None:
         else:
             _, manifest = read_manifest(artifact, verify=False)
             accuracy = accuracy_file
-        label = f"{artifact.name} threads={n_threads} batch={batch}" + (f" round {round_index + 1}/{s.rounds}" if s.rounds > 1 else "")
+        name = artifact.name + (f"+{tta}" if tta else "")
+        label = f"{name} threads={n_threads} batch={batch}" + (f" round {round_index + 1}/{s.rounds}" if s.rounds > 1 else "")
         run.step(label, round_index * len(jobs) + i)
         reason = gpu_unavailable_reason(manifest["format"], s.device) if parse_device(s.device).is_gpu else None
         fixed = manifest["input"]["shape"][0]
         if reason is None and fixed not in (-1, None) and batch != fixed:
             reason = f"the artifact has a fixed batch of {fixed}"
         if reason:
-            results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch, "reason": reason})
+            results["skipped"].append({"artifact": name, "threads": n_threads, "batch": batch, "reason": reason})
             continue
-        spec = {"artifact": str(artifact), "batch": batch, **run.spec(n_threads, tmp / f"r{i}.json", s.device),
+        spec = {"artifact": str(artifact), "batch": batch, "tta": tta, **run.spec(n_threads, tmp / f"r{i}.json", s.device),
                 "crops": str(tmp / "bench_crops.npy") if test_crops is not None else None,
-                "accuracy_crops": str(accuracy) if accuracy and artifact.name not in run.accuracy else None}
+                "accuracy_crops": str(accuracy) if accuracy and name not in run.accuracy else None}
         if is_peer:
             spec["artifact"] = artifact.load_name
             spec["crops"] = str(accuracy.with_suffix(".npy")) if accuracy else None
@@ -364,14 +366,16 @@ def _crop_rows(run: _Run, jobs: list, test_crops) -> None:
             np.save(tmp / "bench_crops.npy", test_crops[0][: max(s.batches)])
         row, failure = run.measure(f"s{i}", spec)
         if failure:
-            results["skipped"].append({"artifact": artifact.name, "threads": n_threads, "batch": batch,
+            results["skipped"].append({"artifact": name, "threads": n_threads, "batch": batch,
                                        "reason": failure + (f" (round {round_index + 1})" if s.rounds > 1 else "")})
             run.save()
             continue
         if "accuracy" in row:
-            run.accuracy[artifact.name] = row.pop("accuracy")
-        row.update(artifact=artifact.name, format=manifest["format"], precision=manifest["precision"],
+            run.accuracy[name] = row.pop("accuracy")
+        row.update(artifact=name, format=manifest["format"], precision=manifest["precision"],
                    size_bytes=sum(f["bytes"] for f in manifest["files"].values()))
+        if tta:
+            row["tta"] = tta
         if is_peer:
             row["peer"] = manifest["source"]
         measured.setdefault(i, []).append(row)

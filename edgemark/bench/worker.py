@@ -58,7 +58,7 @@ def main(spec_path: str) -> int:
     if spec.get("pipeline"):
         return pipeline_main(spec, process, rss_bare, pinned)
     t0 = time.perf_counter()
-    predictor = load_predictor(spec["artifact"], threads=spec["threads"], device=spec["device"])
+    predictor = load_predictor(spec["artifact"], threads=spec["threads"], device=spec["device"], tta=spec.get("tta"))
     load_s = time.perf_counter() - t0
     size = predictor.crop.size
     rng = np.random.default_rng(0)

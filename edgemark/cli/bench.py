@@ -39,6 +39,7 @@ class BenchSettings:
     refine: Optional[int] = None
     peer: str = "none"
     worker_timeout: float = 900.0
+    tta: str = "none"
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ def bench(
                                         "lowest-numbered cores are the slow ones. On each device of --device ssh:// and --devices too."),
     worker_timeout: float = typer.Option(900.0, help="Seconds one measurement may take; a worker past it is stopped and its row "
                                          "recorded as not measured."),
+    tta: str = typer.Option("none", help="flip: also measure every artifact flip-averaged (each face and its mirror image in one "
+                            "call), as a row of its own (ARTIFACT+flip): its cost and its accuracy beside the one-pass row; none."),
     amx: bool = typer.Option(True, help="--no-amx: refuse Intel AMX to every run (on each device of --device ssh:// and "
                              "--devices too), so XNNPACK's int8 kernels are its AVX-512 VNNI ones; on AMX Xeons its AMX tiles are "
                              "slower for narrow models. Nothing to refuse on CPUs without AMX (ARM): the results say so."),
@@ -114,7 +117,7 @@ def bench(
     else:
         model = resolve_export_folder(model)
     settings = BenchSettings(target, precision, threads, batch, data, out, warmup, min_runs, min_seconds, accuracy_faces, amx, rounds,
-                             pin, cores, detector, refine, peer, worker_timeout)
+                             pin, cores, detector, refine, peer, worker_timeout, tta)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -153,7 +156,7 @@ def bench(
                             pin, "edgemark " + shlex.join(sys.argv[1:]),
                             progress=lambda label, i, n: bar.update(task, description=label, completed=i, total=n),
                             frame=frame, detectors=detectors, refine=refine, peers=peers, amx=amx, rounds=rounds,
-                            cores=parse_cores(cores) if cores else None, worker_timeout=worker_timeout)
+                            cores=parse_cores(cores) if cores else None, worker_timeout=worker_timeout, tta=_tta(tta))
     if device == "cpu" and ((jitter_faces > 0 and test_crops is not None) or jitter_clip is not None):  # measured here, on this CPU
         _jitter(results, out, find_artifacts(model, targets, precisions), data,
                 min(jitter_faces, accuracy_faces or jitter_faces) if test_crops is not None else 0, jitter_clip)
@@ -209,7 +212,16 @@ def _device_options(s: BenchSettings, where: str) -> dict:
     # yunet needs a model file the bundle does not carry
     detectors = [] if s.detector == "none" else choices(s.detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
     return {"pin": s.pin, "cores": parse_cores(s.cores) if s.cores else None, "detectors": detectors, "refine": s.refine,
-            "worker_timeout": s.worker_timeout}
+            "worker_timeout": s.worker_timeout, "tta": _tta(s.tta)}
+
+
+def _tta(value: str) -> tuple:
+    """--tta as the bench's extra row kinds: () or ("flip",)."""
+    from ..predictors.flip import TTA_CHOICES
+
+    if value not in TTA_CHOICES:
+        raise EdgemarkError(f"--tta must be one of {', '.join(TTA_CHOICES)}, not {value!r}")
+    return () if value == "none" else (value,)
 
 
 def _bench_ssh(model: Path, device: str, settings: BenchSettings, ssh_options: SshOptions):

@@ -159,6 +159,8 @@ def bundle_name(model: Path) -> str:
     return model.name if not (model / "manifest.json").exists() else f"{model.parent.name}-{model.name}"
 
 
+TtaOption = typer.Option("none", help="Test-time averaging: flip = each face and its mirror image in one call, averaged "
+                         "(twice the landmark cost; about 0.25 pp less NME for the shipped model), or none.")
 NoAmxOption = typer.Option(False, "--no-amx", help="Refuse Intel AMX to this process before any runtime loads: on AMX Xeons "
                            "XNNPACK's int8 kernels run 1.3-1.7x faster without it for this narrow model (README, Results). "
                            "Nothing to refuse on other CPUs.")

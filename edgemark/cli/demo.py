@@ -10,7 +10,7 @@ import typer
 
 from ..demo.drive import DriveConfig
 from ..errors import EdgemarkError
-from .common import DEFAULT_MODEL, DetectorModelOption, DetectorOption, ModelHelp, NoAmxOption, app, console, opencv_has_no_gui, progress_bar, refuse_amx
+from .common import DEFAULT_MODEL, TtaOption, DetectorModelOption, DetectorOption, ModelHelp, NoAmxOption, app, console, opencv_has_no_gui, progress_bar, refuse_amx
 
 
 def _drive(name: str, help: str):
@@ -34,6 +34,7 @@ def demo(
     beta: float = typer.Option(0.02, help="One Euro beta: higher = less lag in fast motion."),
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
     no_amx: bool = NoAmxOption,
+    tta: str = TtaOption,
     max_frames: Optional[int] = typer.Option(None, help="Stop after N frames."),
     yaw_limit: float = _drive("yaw_limit", "Distracted when |yaw| exceeds this (degrees)..."),
     pitch_down_limit: float = _drive("pitch_down_limit", "...or the head is down by more than this (degrees)..."),
@@ -80,7 +81,8 @@ def demo(
                         perclos_window=perclos_window, perclos_limit=perclos_limit, perclos_min_seconds=perclos_min_seconds,
                         yawn_mar=yawn_mar, yawn_seconds=yawn_seconds, relearn_seconds=relearn_seconds)
     refuse_amx(no_amx)
-    pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model)
+    pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model, tta=tta)
+    console.print(f"model: {pipeline.predictor.description}", markup=False, highlight=False)  # runtime, precision, +flip
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
                           events=events, window=window, max_frames=max_frames, drive=drive)
     with progress_bar("demo") as bar:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import EdgemarkError
-from .common import (DEFAULT_MODEL, ModelHelp, DataOption, DetectorModelOption, DetectorOption, NoAmxOption, RefineOption, app, bundle_name, choices,
+from .common import (DEFAULT_MODEL, ModelHelp, TtaOption, DataOption, DetectorModelOption, DetectorOption, NoAmxOption, RefineOption, app, bundle_name, choices,
                      console, err_console, load_bench_frame, load_test_crops, ssh_target, refuse_amx)
 
 
@@ -66,6 +66,7 @@ def predict(
     refine: int = RefineOption,
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
     no_amx: bool = NoAmxOption,
+    tta: str = TtaOption,
     device: str = typer.Option("cpu", help="cpu, gpu, cuda or cuda:N (torch checkpoints, and ONNX artifacts with onnxruntime-gpu: "
                                "pip install 'edgemark[gpu]'); a runtime without that device is a named error."),
 ):
@@ -78,7 +79,8 @@ def predict(
 
     parsed = parse_box(box)
     refuse_amx(no_amx)
-    pipe = load_pipeline(model, None if parsed else detector, refine, threads=threads, detector_file=detector_model, device=device)
+    pipe = load_pipeline(model, None if parsed else detector, refine, threads=threads, detector_file=detector_model, device=device,
+                         tta=tta)
     result = predict_image(pipe, image, parsed, out)
     print(json.dumps(result, indent=1))
     if not result["faces"]:

@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from .common import (DataOption, DetectorModelOption, DetectorOption, ImagesOption, ListOption, RefineOption, app, console, int_list,
-                     open_list, progress_bar, resolve_data)
+from .common import (DataOption, DetectorModelOption, DetectorOption, ImagesOption, ListOption, RefineOption, TtaOption, app, console,
+                     int_list, open_list, progress_bar, resolve_data)
 
 
 @app.command()
@@ -118,6 +118,7 @@ def eval_command(
     threads: Optional[int] = typer.Option(None, help="Inference threads."),
     device: str = typer.Option("cpu", help="cpu, gpu, cuda or cuda:N: where the model runs (torch and onnxruntime-gpu "
                                "artifacts; the others run on the CPU)."),
+    tta: str = TtaOption,
 ):
     """NME, failure rate @0.10, AUC@0.1, per-point NME, CED plot and worst cases."""
     from rich.table import Table
@@ -132,7 +133,7 @@ def eval_command(
     if box not in (None, "detector", "given", "image", "landmarks"):
         raise EdgemarkError(f"--box must be detector, given, image or landmarks, not {box!r}")
     source = resolve_artifact(checkpoint or model or DEFAULT_MODEL)
-    predictor = load_predictor(source, threads=threads, device=device)
+    predictor = load_predictor(source, threads=threads, device=device, tta=tta)
     faces = open_list(list_file, data, "testImageList.txt", fmt, predictor.scheme.num_points, images, skip_bad)
     box = box or _default_box(faces)
     lst = Path(faces.path)
@@ -144,7 +145,7 @@ def eval_command(
         base = Path("runs") / "eval" / artifact_name
     else:
         base = source.parent if source.is_file() else Path("runs") / "eval" / artifact_name
-    out = out or base / (f"eval-{lst.stem}" if box != "detector" else f"eval-{lst.stem}-{detector}")
+    out = out or base / ((f"eval-{lst.stem}" if box != "detector" else f"eval-{lst.stem}-{detector}") + ("-flip" if tta == "flip" else ""))
     if box == "detector":
         return _eval_pipeline(predictor, faces, source, out, detector, detector_model, refine, threads)
     _warn_whole_image(faces, box)

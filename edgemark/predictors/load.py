@@ -17,10 +17,21 @@ from .base import Predictor
 PEER_PREFIX = "mediapipe:"
 
 
-def load_predictor(path, threads: int | None = None, device: str = "cpu") -> Predictor:
+def load_predictor(path, threads: int | None = None, device: str = "cpu", tta: str | None = None) -> Predictor:
     """A predictor for an artifact folder (or its manifest.json), a training checkpoint (.pt),
     a shipped model by name (``mobilenetv2_96``, ``drive23``, ``drive23/onnx-int8``: see
-    ``edgemark.shipped``), or MediaPipe's face mesh as a peer (``mediapipe:VIEW``)."""
+    ``edgemark.shipped``), or MediaPipe's face mesh as a peer (``mediapipe:VIEW``).
+    ``tta="flip"``: each face and its mirror image averaged (``predictors.flip``)."""
+    if tta in (None, "none"):
+        return _load_runtime(path, threads, device)
+    from .flip import TTA_CHOICES, with_tta
+
+    if tta not in TTA_CHOICES:  # before any runtime loads
+        raise EdgemarkError(f"--tta must be one of {', '.join(TTA_CHOICES)}, not {tta!r}")
+    return with_tta(_load_runtime(path, threads, device), tta)
+
+
+def _load_runtime(path, threads: int | None, device: str) -> Predictor:
     from ..devices import parse_device
     from ..export.manifest import read_manifest
 

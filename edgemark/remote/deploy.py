@@ -97,7 +97,7 @@ def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str 
 def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: list[int], warmup: int, min_runs: int,
                  min_seconds: float, command: str, amx: bool = True, rounds: int = 1, pin: bool = True, cores: list[int] | None = None,
                  detectors: list[str] | None = None, refine: int | None = None, reference: dict | None = None,
-                 worker_timeout: float | None = None) -> dict:
+                 worker_timeout: float | None = None, tta: tuple = ()) -> dict:
     """Run the bundle's benchmark on the device with every option the host was given
     (``detectors`` None: the runner's default; [] none) and bring back its results.json,
     checked before anything is named or written after it. ``reference``: the host's torch
@@ -111,7 +111,8 @@ def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: li
                *(["--cores", ",".join(map(str, cores))] if cores else []),
                *(["--detector", ",".join(detectors)] if detectors is not None else []),
                *(["--refine", str(refine)] if refine is not None else []),
-               *(["--worker-timeout", f"{worker_timeout:g}"] if worker_timeout is not None else [])]
+               *(["--worker-timeout", f"{worker_timeout:g}"] if worker_timeout is not None else []),
+               *(["--tta", ",".join(tta)] if tta else [])]
     target.run([f"{bundle}/bin/edgemark", "bench", "--bundle", bundle, "--out", out, "--threads", ",".join(map(str, threads)),
                 "--batch", ",".join(map(str, batches)), "--warmup", str(warmup), "--min-runs", str(min_runs),
                 "--min-seconds", str(min_seconds), "--rounds", str(rounds), *options,
