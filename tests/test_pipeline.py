@@ -205,8 +205,10 @@ def test_bench_measures_the_pipeline_per_frame(data_dir, tmp_path):
                     "--min-seconds", "0.1", "--detector", "blazeface,haar", "--out", out, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((out / "results.json").read_text())
-    rows = {(r["detector"], r["artifact"]): r for r in results["pipeline_rows"]}
+    rows = {(r["detector"], r["artifact"]): r for r in results["pipeline_rows"] if not r.get("tracked")}
     assert set(rows) == {("blazeface", None), ("blazeface", "tflite-int8"), ("haar", None), ("haar", "tflite-int8")}
+    # and a tracked frame, seeded by the first detector (tests/test_tracked_row.py)
+    assert [(r["detector"], r["artifact"]) for r in results["pipeline_rows"] if r.get("tracked")] == [("blazeface", "tflite-int8")]
     for r in rows.values():
         assert r["faces_found"] == 1 and 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] and r["frame"] == "640x480"
     # the pipeline costs the detector plus the landmarks

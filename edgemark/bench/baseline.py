@@ -55,7 +55,8 @@ def _spread(row: dict) -> float:
 
 def _key(row: dict, pipeline: bool) -> tuple:
     if pipeline:
-        return ("pipeline", row["detector"], row.get("artifact") or "(detector alone)", row["threads"], 1)
+        return ("pipeline", row["detector"] + (", tracked" if row.get("tracked") else ""), row.get("artifact") or "(detector alone)",
+                row["threads"], 1)
     return ("model", "", row["artifact"], row["threads"], row["batch"])
 
 

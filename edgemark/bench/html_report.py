@@ -78,7 +78,8 @@ def _display_row(r: dict) -> dict:
             "jitter_pct": None if r.get("jitter_iod") is None else r["jitter_iod"] * 100,
             "clip_jitter_pct": None if r.get("clip_jitter_iod") is None else r["clip_jitter_iod"] * 100,
             "failure_pct": None if r.get("failure_rate") is None else r["failure_rate"] * 100,
-            "artifact": r.get("artifact") or "(detector alone)"}
+            "artifact": r.get("artifact") or "(detector alone)",
+            **({"detector": f"{r['detector']}, tracked"} if r.get("tracked") else {})}
 
 
 def _markdown_line(line: str) -> str:

@@ -208,7 +208,9 @@ def bench(model_dir: Path, out_dir: Path, s: RunSettings, test_crops: tuple | No
     results = _new_results(s, test_crops)
     jobs = [(a, t, b, tta) for a in artifacts for tta in (None, *s.tta) for t in s.threads for b in s.batches]
     jobs += [(peer, t, 1, None) for peer in (s.peers or {}) for t in s.threads]
-    pipeline_jobs = [(d, a, t) for d in (s.detectors if frame is not None else ()) for a in [None, *artifacts] for t in s.threads]
+    pipeline_jobs = [(d, a, t, False) for d in (s.detectors if frame is not None else ()) for a in [None, *artifacts] for t in s.threads]
+    # a tracked frame per artifact (what a video user pays between detections), seeded by the first detector
+    pipeline_jobs += [(s.detectors[0], a, t, True) for a in artifacts for t in s.threads if frame is not None and s.detectors]
     if pipeline_jobs:
         results["pipeline_rows"] = []
         results["pipeline_settings"] = {"frame": f"{frame.shape[1]}x{frame.shape[0]}",
@@ -392,17 +394,18 @@ def _pipeline_rows(run: _Run, pipeline_jobs: list, frame, before: int) -> None:
     np.save(tmp / "frame.npy", frame)
     measured: dict[int, list[dict]] = {}
     for round_index, i in ((r, i) for r in range(s.rounds) for i in range(len(pipeline_jobs))):
-        detector, artifact, n_threads = pipeline_jobs[i]
+        detector, artifact, n_threads, tracked = pipeline_jobs[i]
         if round_index and i not in measured:
             continue  # failed in the first round
-        label = f"{detector} + {artifact.name if artifact else '(detector alone)'} threads={n_threads}"
+        label = f"{detector} + {artifact.name if artifact else '(detector alone)'}{' tracked' if tracked else ''} threads={n_threads}"
         label += f" round {round_index + 1}/{s.rounds}" if s.rounds > 1 else ""
         run.step(label, s.rounds * before + round_index * len(pipeline_jobs) + i)
         spec = {"artifact": str(artifact) if artifact else None, **run.spec(n_threads, tmp / f"pr{i}.json", "cpu"),
-                "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": s.refine}}
+                "pipeline": {"detector": detector, "frame": str(tmp / "frame.npy"), "refine": s.refine, "tracked": tracked}}
         row, failure = run.measure(f"ps{i}", spec)
         if failure:
-            results["skipped"].append({"artifact": f"{detector} + {artifact.name if artifact else '-'}", "threads": n_threads,
+            results["skipped"].append({"artifact": f"{detector} + {artifact.name if artifact else '-'}{' tracked' if tracked else ''}",
+                                       "threads": n_threads,
                                        "batch": 1, "reason": failure})
             run.save()
             continue

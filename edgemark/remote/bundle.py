@@ -25,7 +25,7 @@ RUNNER_FILES = [
     "data/__init__.py", "data/lists.py", "data/images.py",
     "predictors/__init__.py", "predictors/base.py", "predictors/load.py", "predictors/onnx_predictor.py",
     "predictors/openvino_predictor.py", "predictors/tflite_predictor.py", "predictors/ncnn_predictor.py",
-    "predictors/executorch_predictor.py", "predictors/flip.py", "augment.py", "export/__init__.py", "export/manifest.py",
+    "predictors/executorch_predictor.py", "predictors/flip.py", "augment.py", "demo/__init__.py", "demo/tracker.py", "export/__init__.py", "export/manifest.py",
     "bench/__init__.py", "bench/timing.py", "bench/worker.py", "bench/run.py", "bench/gpu.py", "bench/accuracy.py",
     "pipeline.py", "detect/__init__.py", "detect/detection.py", "detect/model_files.py", "detect/blazeface.py",
     "detect/haar.py", "detect/yunet.py", "remote/__init__.py", "remote/bundle.py",
