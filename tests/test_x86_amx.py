@@ -56,8 +56,6 @@ def test_int8_tflite_gives_the_same_landmarks_without_amx():
     """Integer kernels: AMX tiles and AVX-512 VNNI accumulate exactly, so the outputs agree
     to rounding of the float output scale."""
     pytest.importorskip("ai_edge_litert")
-    if not (SHIPPED_INT8 / "manifest.json").exists():
-        pytest.skip("the shipped model is not in this checkout")
     code = ("import sys, numpy as np\n"
             "from edgemark import x86_amx\n"
             "if sys.argv[1] == 'off': x86_amx.deny_amx()\n"
@@ -81,8 +79,6 @@ def test_int8_tflite_gives_the_same_landmarks_without_amx():
 def test_predict_and_demo_refuse_amx_with_no_amx(data_dir):
     """`edgemark predict PHOTO --no-amx` (demo takes the same option): the process refuses
     itself AMX before the runtime loads, and the landmarks are those without the option."""
-    if not (SHIPPED_INT8 / "manifest.json").exists():
-        pytest.skip("the shipped model is not in this checkout")
     pytest.importorskip("ai_edge_litert")
     code = ("from edgemark import x86_amx\n"
             "from edgemark.cli.common import refuse_amx\n"
