@@ -438,8 +438,6 @@ def test_bench_no_amx_measures_with_amx_refused(tmp_path):
     """`edgemark bench --no-amx`: every worker refuses itself AMX before loading (where the CPU
     has it), the row is measured, and the results say how AMX stood. The SSH path passes it on
     (tests/test_deploy.py)."""
-    if not (ROOT / "exported" / "mobilenetv2_96" / "tflite-int8" / "manifest.json").exists():
-        pytest.skip("the shipped model is not in this checkout")
     pytest.importorskip("ai_edge_litert")
     from edgemark import x86_amx
 
