@@ -140,8 +140,9 @@ def bench(
     device = parse_device(device).label  # cpu, gpu, cuda, cuda:N -> cpu, gpu, cuda:N (edgemark.devices); else a named error
     threads_list, batches = int_list(threads, "--threads"), int_list(batch, "--batch")
     targets, precisions = choices(target, TARGETS, "--target"), choices(precision, PRECISIONS, "--precision")
-    _check_some_artifact(model, find_artifacts(model, targets, precisions), target, precision)
-    test_crops = load_test_crops(data, find_artifacts(model, targets, precisions)[0], accuracy_faces)
+    chosen = find_artifacts(model, targets, precisions)
+    _check_some_artifact(model, chosen, target, precision)
+    test_crops = load_test_crops(data, chosen[0], accuracy_faces)
     # yunet needs its model file, which edgemark cannot fetch: name it alone to include it
     detectors = [] if detector == "none" else choices(detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
     frame = load_bench_frame(data) if detectors and device == "cpu" else None

@@ -140,8 +140,9 @@ def eval_command(
     # beside a checkpoint; for an artifact, under runs/eval (an artifact folder holds only what its manifest lists)
     # (a shipped model's results go under runs/eval too: nothing is written into the shipped models)
     artifact_name = f"{source.resolve().parent.name}-{source.name}"
-    if shipped_name(source):
-        artifact_name = shipped_name(source) + ("-" + source.resolve().parent.name if source.is_file() else "-" + source.name)
+    shipped = shipped_name(source)
+    if shipped:
+        artifact_name = shipped + ("-" + source.resolve().parent.name if source.is_file() else "-" + source.name)
         base = Path("runs") / "eval" / artifact_name
     else:
         base = source.parent if source.is_file() else Path("runs") / "eval" / artifact_name
