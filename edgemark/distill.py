@@ -55,7 +55,7 @@ def split_of(state: dict) -> dict:
     """What fixes a run's train/validation split (compare before trusting validation NME)."""
     recipe = state["recipe"]
     return {"list": Path(state["train_list"]).name, "faces": int(state["train_faces"]) + int(state["val_faces"]),
-            "seed": int(recipe["seed"]), "val_fraction": float(recipe["val_fraction"])}
+            "seed": split_seed(recipe), "val_fraction": float(recipe["val_fraction"])}
 
 
 def describe(paths: list[Path], weight: float, mirror: bool) -> dict:
@@ -102,6 +102,11 @@ def teacher_targets(teachers: list[LoadedModel], cache: CropCache, indices: np.n
         if progress is not None:
             progress(min(start + batch_size, len(indices)), len(indices))
     return out
+
+
+def split_seed(recipe: dict) -> int:
+    """The train/validation split's seed of a checkpoint's recipe (older ones have no split_seed)."""
+    return int(recipe["seed"]) if int(recipe.get("split_seed", -1)) < 0 else int(recipe["split_seed"])
 
 
 def _predict(teacher: LoadedModel, crops: np.ndarray) -> np.ndarray:

@@ -40,6 +40,10 @@ class Recipe:
     warmup_epochs: int = 1
     val_fraction: float = 0.1
     seed: int = 0
+    # the train/validation split's seed; -1: the same as ``seed``. Set it to train a second
+    # seed of a fine-tune on the split its starting checkpoint was chosen on (another split
+    # would put faces the starting model trained on into validation)
+    split_seed: int = -1
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # data sources (the folder a face's image sits in) whose labels follow another convention:
@@ -62,6 +66,11 @@ class Recipe:
     # is validated and saved
     swa_start: int = 0
     swa_lr: float = 5e-4
+
+    @property
+    def validation_seed(self) -> int:
+        """The seed of the train/validation split."""
+        return self.seed if self.split_seed < 0 else self.split_seed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +112,7 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "warmup_epochs": Range(0, 10_000),
     "val_fraction": Range(0, 1, low_open=True, high_open=True),  # share of the list held out for validation
     "seed": Range(0, 2**32 - 1),
+    "split_seed": Range(-1, 2**32 - 1),  # -1: the same as seed
     "workers": Range(0, 256),  # data loader processes
     "model.name": MODEL_NAMES,
     "model.width": Range(0, 4, low_open=True),  # width multiplier

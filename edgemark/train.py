@@ -298,7 +298,7 @@ def _prepare_data(recipe: Recipe, faces: FaceList, opts: TrainOptions, world, co
                 task = progress.add_task("caching crops", total=len(faces), info="")
                 cache = load_or_build_cache(faces, crop.size, crop.margin, opts.cache_dir, lambda i, n: progress.update(task, completed=i))
         distributed.barrier(world)
-    train_idx, val_idx = split_train_val(len(faces), recipe.val_fraction, recipe.seed)
+    train_idx, val_idx = split_train_val(len(faces), recipe.val_fraction, recipe.validation_seed)
     if len(val_idx) == 0:
         raise EdgemarkError("validation split is empty: raise val_fraction or use more faces")
     boxes = np.array([r.box for r in faces.records], np.float64)[train_idx]
@@ -310,7 +310,7 @@ def _prepare_data(recipe: Recipe, faces: FaceList, opts: TrainOptions, world, co
             if not (source_ids == k + 1).any():
                 raise EdgemarkError(f"recipe source_offsets: no face of {faces.path} comes from {name!r} "
                                     f"(a face's source is the folder its image sits in)")
-    split = {"list": Path(faces.path).name, "faces": len(faces), "seed": recipe.seed, "val_fraction": recipe.val_fraction}
+    split = {"list": Path(faces.path).name, "faces": len(faces), "seed": recipe.validation_seed, "val_fraction": recipe.val_fraction}
     targets = None
     if opts.teachers:
         teachers = distill.load_teachers(list(opts.teachers), scheme, crop, split, console)

@@ -79,6 +79,7 @@ def keep_points_command(
     import numpy as np
 
     from ..checkpoint import keep_points, load_checkpoint, save_checkpoint
+    from ..distill import split_seed
     from ..preprocess import measure_box_rule
     from ..scheme import LandmarkScheme, load_scheme
     from ..train import split_train_val
@@ -86,7 +87,7 @@ def keep_points_command(
     state = load_checkpoint(checkpoint)
     wanted = load_scheme(scheme)
     faces = open_list(list_file, data, "trainImageList.txt", "cuhk", wanted.num_points, images)
-    train_idx, _ = split_train_val(len(faces), float(state["recipe"]["val_fraction"]), int(state["recipe"]["seed"]))
+    train_idx, _ = split_train_val(len(faces), float(state["recipe"]["val_fraction"]), split_seed(state["recipe"]))
     boxes = np.array([r.box for r in faces.records], np.float64)[train_idx]
     rule = measure_box_rule(boxes, np.stack([r.landmarks for r in faces.records])[train_idx])
     kept = keep_points(state, wanted, rule, str(checkpoint))
