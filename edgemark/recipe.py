@@ -66,6 +66,10 @@ class Recipe:
     # is validated and saved
     swa_start: int = 0
     swa_lr: float = 5e-4
+    # mirror consistency (train.mirror_consistency_loss): each batch also runs mirrored; both
+    # views learn their targets, and this weight pulls the mirrored pass, flipped back, onto the
+    # plain one (0: off; on, a step costs about twice as much)
+    mirror_consistency: float = 0.0
 
     @property
     def validation_seed(self) -> int:
@@ -124,6 +128,7 @@ RANGES: dict[str, Range | tuple[str, ...]] = {
     "turned_weight": Range(1, 1000),
     "swa_start": Range(0, 10_000),  # epoch, 1-based; 0: no weight averaging
     "swa_lr": Range(0, 1, low_open=True),  # the constant learning rate while averaging
+    "mirror_consistency": Range(0, 100),  # weight of the mirrored pass's disagreement
     "augment.flip": Range(0, 1),  # probability
     "augment.rotation": Range(0, 180),  # degrees, either way
     "augment.scale": Range(0, 1, high_open=True),  # box side factor in [1 - scale, 1 + scale]

@@ -473,9 +473,14 @@ def _train_epoch(recipe: Recipe, data: _Data, m: _Model, world, epoch: int, cons
         for batch in _epoch_loader(recipe, data, world, epoch):
             batch = [t.to(m.device, non_blocking=True) for t in batch]
             x = batch[0].contiguous(memory_format=torch.channels_last)
+            if recipe.mirror_consistency > 0:  # the batch and its mirror image in one forward pass
+                x = torch.cat([x, x.flip(3)])
             with torch.autocast(m.device.type, dtype=m.amp_dtype or torch.float32, enabled=m.amp_dtype is not None):
                 pred = m.net(x)
-            loss = _loss(recipe, data, pred.float(), batch)  # the loss in fp32
+            if recipe.mirror_consistency > 0:
+                loss = mirror_consistency_loss(recipe, data, pred.float(), batch)
+            else:
+                loss = _loss(recipe, data, pred.float(), batch)  # the loss in fp32
             m.optimizer.zero_grad(set_to_none=True)
             (m.scaler.scale(loss) if m.scaler else loss).backward()
             if data.offsets is not None and world.enabled:  # DDP syncs the network's gradients, not these
@@ -507,6 +512,25 @@ def _loss(recipe: Recipe, data: _Data, pred: torch.Tensor, batch) -> torch.Tenso
         w = data.distill_weight
         loss = (1 - w) * loss + w * landmark_loss(recipe.loss, pred, y_teacher, size)
     return loss
+
+
+def mirror_consistency_loss(recipe: Recipe, data: _Data, pred: torch.Tensor, batch) -> torch.Tensor:
+    """``pred`` holds the batch's predictions and then its mirror image's. Each view learns its
+    own targets (the mirror's: the targets mirrored, left and right swapped), and the mirrored
+    pass, flipped back, is pulled onto the plain one with weight ``recipe.mirror_consistency``
+    (in the recipe's loss, crop pixels): the network learns to say the same thing about a face
+    and its mirror image, which is what flip test-time averaging otherwise buys at twice the cost."""
+    plain, mirrored = pred.chunk(2)
+    perm = torch.as_tensor(data.scheme.flip_permutation(), device=pred.device)
+    _, y, source_id, flipped, y_teacher = batch
+    mirror_batch = (None, _flip_uv(y, perm), source_id, ~flipped.bool(), _flip_uv(y_teacher, perm))
+    labels = (_loss(recipe, data, plain, batch) + _loss(recipe, data, mirrored, mirror_batch)) / 2
+    return labels + recipe.mirror_consistency * landmark_loss(recipe.loss, plain, _flip_uv(mirrored, perm), data.crop.size)
+
+
+def _flip_uv(uv: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """Crop-normalised points of the mirrored crop (augment.flip_points for a batch)."""
+    return torch.stack([1.0 - uv[..., 0], uv[..., 1]], dim=-1)[:, perm]
 
 
 def _with_offsets(offsets: SourceOffsets, pred: torch.Tensor, source_id: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:

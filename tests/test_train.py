@@ -537,3 +537,59 @@ def test_a_trained_checkpoint_scores_its_validation_nme_in_the_predictor(faces, 
     predictor = load_predictor(trained_checkpoint)
     assert next(predictor.model.parameters()).is_contiguous()
     assert evaluate(predictor, val_faces)["nme"] == pytest.approx(state["best_val_nme"], rel=1e-4)
+
+
+def test_split_seed_keeps_the_starting_checkpoints_validation_faces(faces, smoke_recipe, tmp_path, trained_checkpoint):
+    """A second seed of a fine-tune (seed 1) validates on the faces its starting checkpoint
+    (seed 0) was chosen on when split_seed says so; without it the split moves."""
+    from edgemark.distill import split_of
+    from edgemark.train import split_train_val
+
+    recipe_file = tmp_path / "seed1.yaml"
+    recipe_file.write_text(smoke_recipe.read_text().replace("seed: 0", "seed: 1") + "split_seed: 0\n")
+    recipe = load_recipe(recipe_file)
+    assert (recipe.seed, recipe.validation_seed) == (1, 0)
+    assert not set(split_train_val(1000, 0.1, 0)[1]) == set(split_train_val(1000, 0.1, 1)[1])
+    train(recipe, faces, tmp_path / "s1", epochs=1, cache_dir=tmp_path / "cache", threads=TRAIN_THREADS,
+          init=trained_checkpoint)
+    started_from = load_checkpoint(trained_checkpoint)
+    second = load_checkpoint(tmp_path / "s1" / "last.pt")
+    assert split_of(second) == split_of(started_from)
+    assert second["recipe"]["seed"] == 1
+    recipe_file.write_text(smoke_recipe.read_text() + "split_seed: -2\n")
+    with pytest.raises(EdgemarkError, match=r"seed1.yaml:\d+: split_seed must be in \[-1, "):
+        load_recipe(recipe_file)
+
+
+def test_mirror_consistency_loss_is_the_mirrored_pass_disagreement():
+    """The mirrored pass, flipped back, that agrees with the plain pass adds nothing beyond the
+    two views' label losses; one that disagrees adds its disagreement times the weight."""
+    import dataclasses
+
+    from edgemark.recipe import Recipe
+    from edgemark.scheme import load_scheme
+    from edgemark.train import _Data, _flip_uv, _loss, mirror_consistency_loss
+
+    scheme = load_scheme("cuhk5")
+    perm = torch.as_tensor(scheme.flip_permutation())
+    recipe = dataclasses.replace(Recipe(), mirror_consistency=2.0, loss="l1")
+    data = _Data(scheme, type("Crop", (), {"size": 64})(), None, None, None, None, None, None, None)
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(4, 5, 2, generator=g) * 0.5 + 0.25
+    plain = y + 0.01 * torch.randn(4, 5, 2, generator=g)
+    batch = (None, y, torch.zeros(4, dtype=torch.long), torch.tensor([False, True, False, True]), y.clone())
+    agreeing = torch.cat([plain, _flip_uv(plain, perm)])
+    assert torch.allclose(_flip_uv(_flip_uv(plain, perm), perm), plain)
+    expected = _loss(recipe, data, plain, batch)  # both views equally wrong about their own targets
+    assert mirror_consistency_loss(recipe, data, agreeing, batch) == pytest.approx(float(expected), rel=1e-5)
+    shifted = torch.cat([plain, _flip_uv(plain + torch.tensor([0.02, 0.0]), perm)])
+    extra = mirror_consistency_loss(recipe, data, shifted, batch) - mirror_consistency_loss(recipe, data, agreeing, batch)
+    assert float(extra) > 2.0 * 0.02 * 64 / 2 * 0.9  # weight x mean |dx| in pixels (x only: half the coordinates), less a margin
+
+
+def test_training_with_mirror_consistency_runs_both_views(faces, smoke_recipe, tmp_path):
+    recipe_file = tmp_path / "mirror.yaml"
+    recipe_file.write_text(smoke_recipe.read_text() + "mirror_consistency: 0.5\n")
+    result = train(load_recipe(recipe_file), faces, tmp_path / "mirror", epochs=1, cache_dir=tmp_path / "cache", threads=TRAIN_THREADS)
+    assert result["history"][0]["train_loss"] > 0
+    assert load_checkpoint(tmp_path / "mirror" / "last.pt")["recipe"]["mirror_consistency"] == 0.5
