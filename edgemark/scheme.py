@@ -110,7 +110,7 @@ class LandmarkScheme:
             raise EdgemarkError(f"invalid landmark scheme {d.get('name', '?')!r}: {e}") from None
 
 
-BUILTIN_SCHEMES = ("cuhk5", "drive23", "ibug68", "wflw98")
+BUILTIN_SCHEMES = ("cuhk5", "drive23", "dense68", "ibug68", "wflw98")
 
 
 def load_scheme(name: str) -> LandmarkScheme:

@@ -118,7 +118,7 @@ def data_pseudo_label(
     out: Path = typer.Option(Path("runs/pseudo"), help="Folder for the list, its JSON sidecar, the check grid and the "
                              "teacher's work (resumable)."),
     scheme: str = typer.Option("drive23", help="The larger scheme to write: its labelled points come from the list, the "
-                               "rest from the teacher (drive23 or a YAML file with a mesh mapping)."),
+                               "rest from the teacher (drive23, dense68 or a YAML file with a mesh mapping)."),
     upright: bool = typer.Option(True, "--upright/--no-upright", help="Turn each crop by the labelled eye line before "
                                  "the teacher sees it (measured: better)."),
     chunk: int = typer.Option(256, min=1, help="Faces per saved chunk of teacher work."),
@@ -131,7 +131,7 @@ def data_pseudo_label(
     min_presence: float = typer.Option(0.5, "--min-presence", min=0.0, max=1.0, help="With --max-teacher-nme: the least "
                                        "face-presence score the teacher must give."),
 ):
-    """Teach eyelid and inner-lip points with MediaPipe's face mesh: a list of the larger scheme
+    """Teach eyelid and inner-lip points (drive23) or the 68 iBUG points (dense68) with MediaPipe's face mesh: a list of the larger scheme
     with the human labels first, unchanged, plus a JSON sidecar and a grid to check by eye."""
     from ..data.pseudo_label import pseudo_label
     from ..predictors.mediapipe_mesh import MediaPipeMesh

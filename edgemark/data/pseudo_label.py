@@ -1,6 +1,7 @@
 """Pseudo-labels from a teacher: MediaPipe's face mesh run on every face of a CUHK list,
-written as a list of a larger landmark scheme (``drive23``: eyelids and inner lips) with
-the human labels first, unchanged, and the teacher's points for the rest.
+written as a list of a larger landmark scheme (``drive23``: eyelids and inner lips;
+``dense68``: the 68 iBUG 300-W points) with the human labels first, unchanged, and the
+teacher's points for the rest.
 
 Each face is cropped around the list's box as the teacher wants it (``mediapipe_mesh.CROP``:
 1.7x the box side), turned upright by the labelled eye line by default (the teacher sees
@@ -206,8 +207,8 @@ def summary(ms: dict, nme5: dict) -> dict:
 
 def check_grid(faces: FaceList, points: np.ndarray, scheme: LandmarkScheme, ms: dict, n: int = 36, seed: int = 0,
                size: int = 200) -> np.ndarray:
-    """n faces (upright crops, labels green, eyelids red, lips blue): the lowest eye aspect
-    ratios, the widest mouths, and random ones."""
+    """n faces (upright crops, labels green, eyelids red, inner lips blue, any other teacher
+    point yellow): the lowest eye aspect ratios, the widest mouths, and random ones."""
     rng = np.random.default_rng(seed)
     pick: list[int] = []
     if "ear" in ms:
@@ -219,6 +220,7 @@ def check_grid(faces: FaceList, points: np.ndarray, scheme: LandmarkScheme, ms: 
     labelled = set(scheme.label_points)
     lids = [i for e in scheme.eyes for i in e if i not in labelled]
     lips = [i for i in scheme.mouth if i not in labelled]
+    others = [i for i in scheme.teacher_points if i not in set(lids) | set(lips)]  # jaw, brows, nose, outer lips
     tiles, captions = [], []
     for i in pick:
         r = faces.records[i]
@@ -226,6 +228,7 @@ def check_grid(faces: FaceList, points: np.ndarray, scheme: LandmarkScheme, ms: 
         crop, m = crop_face(read_image(r), r.box, size, 0.2, angle, to_rgb=False)
         crop = np.ascontiguousarray(crop)
         p = apply_affine(m, points[i])
+        draw_points(crop, p[others], (0, 220, 255), 1)
         draw_points(crop, p[lids], (0, 0, 255), 1)
         draw_points(crop, p[lips], (255, 80, 0), 1)
         draw_points(crop, p[list(scheme.label_points)], (0, 200, 0), 2)
@@ -245,7 +248,7 @@ def pseudo_label(faces: FaceList, teacher, scheme: LandmarkScheme, out_dir: Path
     """Teach every face of ``faces`` (a CUHK list with the scheme's labelled points) and
     write the list, sidecar, grid and mesh into ``out_dir`` (and the clean list with
     ``max_teacher_nme``). Returns the sidecar's summary."""
-    from ..predictors.mediapipe_mesh import MESH_POINTS
+    from ..predictors.mediapipe_mesh import MESH_CONTOURS, MESH_POINTS, MIDLINE
     from ..scheme import load_scheme
 
     k = len(scheme.label_points)
@@ -295,7 +298,11 @@ def pseudo_label(faces: FaceList, teacher, scheme: LandmarkScheme, out_dir: Path
         "output_list": list_out.name,
         "teacher": {"file": Path(teacher.model_path).name, "sha256": teacher.sha256, "wheel": teacher.wheel,
                     "runtime": teacher.description, "mesh_points": {name: [list(g) for g in groups]
-                                                                    for name, groups in MESH_POINTS.items()}},
+                                                                    for name, groups in MESH_POINTS.items()},
+                    **({"visible_contour": {"what": "scheme point -> inner mesh vertices; the point moves outward, across "
+                                                    "the midline " + "->".join(map(str, MIDLINE)) + ", to the outermost",
+                                            "points": {str(k): list(v) for k, v in MESH_CONTOURS[scheme.name].items()}}}
+                       if scheme.name in MESH_CONTOURS else {})},
         "crop": crop_rule(teacher, upright, mirror),
         "scheme": scheme.to_dict(),
         "cache_key": key,

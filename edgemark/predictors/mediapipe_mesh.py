@@ -15,7 +15,8 @@ On all 2,027 test faces with the given boxes: 5.04 % plain, 4.78 % upright (crop
 by the labelled eye line).
 
 Views: ``mesh468`` (every mesh point: for teaching), or a landmark scheme that
-``MESH_POINTS`` maps the mesh onto (``cuhk5``: the peer row; ``drive23``).
+``MESH_POINTS`` maps the mesh onto (``cuhk5``: the peer row; ``drive23``; ``ibug68``, the
+68 iBUG 300-W points; ``dense68``, the 5 CUHK points then the 68).
 """
 
 from __future__ import annotations
@@ -42,20 +43,83 @@ MESH_EYES = ((33, 160, 158, 133, 153, 144), (362, 385, 387, 263, 373, 380))
 # lid points: 3.6 / 4.0 % error on the CUHK eye centres against 4.0 / 4.7 % for the mean
 # of the two corners (300 test faces); nose tip 4, mouth corners 61 and 291.
 _CUHK5 = (MESH_EYES[0], MESH_EYES[1], (4,), (61,), (291,))
+
+# The iBUG 300-W 68 points (edgemark/schemes/ibug68.yaml: 0-based, "left" = the smaller x in
+# the image, i.e. the subject's right), each the mean of these mesh points. Chosen on the
+# median upright mesh of the 2,027 CUHK test faces (inter-ocular 33-263 = 1) against the
+# 300-W mean shape, mirror-symmetric (point i and its flip partner take mirror vertices, so
+# a mirrored teacher pass re-pairs by the scheme's flip pairs). Where the two conventions
+# differ:
+# - jaw 0-16: the mesh's face oval is a fixed ring of vertices on the 3-D surface; it starts
+#   at the temples (162/389, above the eyes), where iBUG's jaw starts at eye level. Jaw 0/16
+#   are 127/356 (eye level), then the oval at equal arc length down to the chin 152 (8);
+#   points between two vertices are the mean of both. iBUG's jaw is the *visible* contour:
+#   on a face turned away, the far cheek hides the oval's vertices, so jaw 0-5 and 11-16 are
+#   moved outward (across the face's midline 168 -> 152) to the outermost of a few inner
+#   vertices at their height (MESH_CONTOURS; landmark marching as in 3DDFA, Zhu et al. 2016).
+# - brows 17-26: iBUG runs along the top edge of the brow but its two ends are the brow's
+#   tips, where the upper (70 63 105 66 107) and lower (46 53 52 65 55) contours meet: the
+#   ends are the means of both contours' ends (70+46, 107+55), the middle three on the upper
+#   contour (the 300-W mean shape puts them within 0.04 inter-ocular of these).
+# - nose 27-35: 27 = 168 (between the eyes, at the eye corners' height), 28 = 197,
+#   29 = 195+5, 30 = 4 (the tip, as the CUHK nose tip: 1 lies below the tip on CUHK faces);
+#   31-35 the nostril base 75 97 2 326 305 (2 = subnasale).
+# - eyes 36-47: the drive23 eyelid points (MESH_EYES), corners 33/133 and 362/263.
+# - mouth 48-59 (outer lip): corners 61/291 (the CUHK mouth corners), 49/53 = 39/269 and
+#   50/52 = 37/267 (the cupid's bow), 51 = 0; lower 55 = 321+405, 56 = 314, 57 = 17,
+#   58 = 84, 59 = 91+181 (a third of the way along the lower lip each).
+# - mouth 60-67 (inner lip): the mesh's inner-lip contour: corners 78/308, which lie inside
+#   the outer corners (iBUG's inner corners often sit on the outer ones), 61-63 = 82 13 312,
+#   65-67 = 317 14 87 (drive23's inner-lip points). For a closed mouth the mesh's upper and
+#   lower inner lips meet, as iBUG's do.
+IBUG68 = (
+    (127,), (234,), (93, 132), (132, 58), (58, 172), (136,), (150, 149), (176, 148), (152,),  # jaw 0-8
+    (400, 377), (379, 378), (365,), (288, 397), (361, 288), (323, 361), (454,), (356,),  # jaw 9-16
+    (70, 46), (63,), (105,), (66,), (107, 55),  # image-left brow 17-21, outer end to inner
+    (336, 285), (296,), (334,), (293,), (300, 276),  # image-right brow 22-26, inner end to outer
+    (168,), (197,), (195, 5), (4,),  # nose bridge 27-30
+    (75,), (97,), (2,), (326,), (305,),  # nose base 31-35
+    *((i,) for i in MESH_EYES[0] + MESH_EYES[1]),  # eyes 36-41, 42-47
+    (61,), (39,), (37,), (0,), (267,), (269,), (291,), (321, 405), (314,), (17,), (84,), (91, 181),  # outer lip 48-59
+    (78,), (82,), (13,), (312,), (308,), (317,), (14,), (87,),  # inner lip 60-67
+)
+# The visible jaw contour: jaw point -> mesh vertices at its height, inward of the oval (at
+# most 0.2 inter-ocular on the median face). The point moves outward, perpendicular to the
+# face's midline (168 -> 152), as far as the outermost of them when one lies beyond it; on
+# a frontal face none does and the point stays on the oval.
+IBUG68_CONTOUR = {
+    0: (34, 143, 35, 226), 1: (116, 117), 2: (147,), 3: (215, 213, 207), 4: (138, 214), 5: (169, 211),
+    16: (264, 372, 265), 15: (447, 345, 346), 14: (376,), 13: (435, 433), 12: (367, 434), 11: (394, 431),
+}
+MIDLINE = (168, 152)  # the face's midline, top to bottom: what "outward" is measured across
+
 MESH_POINTS: dict[str, tuple[tuple[int, ...], ...]] = {
     "cuhk5": _CUHK5,
     "drive23": _CUHK5 + tuple((i,) for i in MESH_EYES[0] + MESH_EYES[1]) + ((82,), (13,), (312,), (317,), (14,), (87,)),
+    "ibug68": IBUG68,
+    # the dense model's training scheme (edgemark/schemes/dense68.yaml): the 5 CUHK points,
+    # then the 68
+    "dense68": _CUHK5 + IBUG68,
+}
+# per view: scheme point -> the inner vertices of its visible contour (see IBUG68_CONTOUR)
+MESH_CONTOURS: dict[str, dict[int, tuple[int, ...]]] = {
+    "ibug68": IBUG68_CONTOUR,
+    "dense68": {len(_CUHK5) + k: v for k, v in IBUG68_CONTOUR.items()},
 }
 
 # The box rule (face box from landmarks, see preprocess.box_from_landmarks) per view.
 # cuhk5: the shipped model's (exported/mobilenetv2_96/tflite-int8/manifest.json), measured
 # on the CUHK training boxes and labels. drive23 and mesh468: measured by
 # preprocess.measure_box_rule between the CUHK training boxes and this model's own
-# points on the 10,000 training faces (upright crops; edgemark data pseudo-label).
+# points on the 10,000 training faces (upright crops; edgemark data pseudo-label; ibug68
+# and dense68 from runs/pseudo/trainImageList.dense68.json, the mirror-averaged pass).
 BOX_RULES = {
     "cuhk5": {"dx": -0.016666666666666666, "dy": -0.016304347826086956, "side": 1.7826086956521738},
     "drive23": {"dx": -0.016802123309081998, "dy": -0.017987676407902657, "side": 1.4858162197930005},
     "mesh468": {"dx": -0.013416638431150946, "dy": 0.01126938891403631, "side": 0.8097026054644014},
+    # the 68 (with the visible jaw contour) and the 5 + 68: mirror-averaged teacher, 2026-12-04
+    "ibug68": {"dx": -0.0171657884363191, "dy": -0.07927399242578995, "side": 0.9253738101742466},
+    "dense68": {"dx": -0.017166477846963117, "dy": -0.07927584906303362, "side": 0.9253724564319935},
 }
 
 
@@ -66,15 +130,32 @@ def mesh_scheme() -> LandmarkScheme:
 
 
 def mesh_to_scheme(mesh: np.ndarray, view: str) -> np.ndarray:
-    """Mesh points (..., 468, D) -> the scheme's points (..., K, D), each the mean of its mesh points."""
+    """Mesh points (..., 468, D) -> the scheme's points (..., K, D), each the mean of its mesh
+    points; a point with a visible contour (``MESH_CONTOURS``) then moved outward in x, y to
+    the outermost of its contour's vertices."""
     if view not in MESH_POINTS:
         raise EdgemarkError(f"no mapping from the MediaPipe mesh to scheme {view!r}; known: {', '.join(MESH_POINTS)}")
     mesh = np.asarray(mesh)
-    return np.stack([mesh[..., list(group), :].mean(axis=-2) for group in MESH_POINTS[view]], axis=-2)
+    points = np.stack([mesh[..., list(group), :].mean(axis=-2) for group in MESH_POINTS[view]], axis=-2)
+    contours = MESH_CONTOURS.get(view)
+    if contours:
+        points = points.astype(np.result_type(points, np.float32), copy=True)
+        xy = mesh[..., :2].astype(np.float64)
+        down = xy[..., MIDLINE[1], :] - xy[..., MIDLINE[0], :]
+        down /= np.maximum(np.linalg.norm(down, axis=-1, keepdims=True), 1e-9)
+        across = np.stack([down[..., 1], -down[..., 0]], axis=-1)  # perpendicular to the midline
+        top = xy[..., MIDLINE[0], :]
+        for k, inner in contours.items():
+            p = points[..., k, :2].astype(np.float64)
+            side = np.sign(((p - top) * across).sum(-1))  # which side of the midline the point is on
+            reach = ((xy[..., list(inner), :] - p[..., None, :]) * across[..., None, :]).sum(-1) * side[..., None]
+            beyond = np.maximum(reach.max(axis=-1), 0.0)  # how far the outermost inner vertex lies beyond the point
+            points[..., k, :2] = p + (beyond * side)[..., None] * across
+    return points
 
 
 class MediaPipeMesh(Predictor):
-    """``view``: "mesh468", or a scheme in ``MESH_POINTS`` ("cuhk5", "drive23")."""
+    """``view``: "mesh468", or a scheme in ``MESH_POINTS`` ("cuhk5", "drive23", "ibug68", "dense68")."""
 
     def __init__(self, view: str = "cuhk5", threads: int | None = None, device: str = "cpu", model_file=None):
         from ..detect.model_files import MODEL_FILES, model_path
