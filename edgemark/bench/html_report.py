@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from ..io import write_text_atomic
-from .report import incomplete, pin_lines, pin_sentence, reference_sentence, summary_lines, validate_results
+from .report import incomplete, peer_pipeline_sentences, pin_lines, pin_sentence, reference_sentence, summary_lines, validate_results
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; max-width: 1400px; }
@@ -154,6 +154,9 @@ def html_report(results: dict, out_dir: Path) -> str:
         ps = results["pipeline_settings"]
         parts.append(f"<h2>Pipeline per {_e(ps['frame'])} frame (detection on every frame)</h2><p>Method: {_e(ps['latency'])}.</p>"
                      + _table([_display_row(r) for r in results["pipeline_rows"]], PIPELINE_COLUMNS, "pipeline"))
+        ratios = peer_pipeline_sentences(results)
+        if ratios:
+            parts.append("<h3>Our whole frame against the peer's pipeline</h3><div id=\"peer-pipeline\">" + _list(ratios) + "</div>")
     if results["skipped"]:
         parts.append("<h2>Not measured</h2><ul>" + "".join(
             f"<li>{_e(s['artifact'])} threads={_e(s['threads'])} batch={_e(s['batch'])}: {_e(s['reason'])}</li>"

@@ -356,7 +356,68 @@ def pipeline_lines(results: dict) -> list[str]:
         lines.append(f"| {detector} | {r.get('artifact') or '(detector alone)'} | {r['threads']} | {refine} | {r['faces_found']} | {r['p50_ms']:.3f}{_spread(r)} | "
                      f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['mean_ms']:.3f} ± {r['std_ms']:.3f} | {r['throughput_ips']:.0f} | "
                      f"{r['rss_increase_mib']:.0f} |")
+    ratios = peer_pipeline_sentences(results)
+    if ratios:
+        lines += ["", "Our whole frame against the peer's pipeline (its detector and its landmark model, through the same "
+                      "frame, crop and mapping code; same run):", ""] + ratios
     return lines
+
+
+PIPELINE_CSV_COLUMNS = ["detector", "artifact", "tracked", "threads", "refine", "faces_found", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+                        "std_ms", "throughput_ips", "rss_increase_mib", "detector_runs_while_timed", "peer", "peer_pipeline_p50_ms",
+                        "peer_pipeline_ratio"]
+
+
+def peer_pipeline_ratios(results: dict) -> list[dict]:
+    """Our whole frame against a peer's whole frame, measured in the same run: per peer
+    pipeline row (its detector + its landmark model), the fastest of our artifacts with the
+    same detector, thread count and kind (detection on every frame, or tracked), and the
+    ratio peer p50 / ours (above 1: ours is faster)."""
+    rows = results.get("pipeline_rows") or []
+    out = []
+    for peer in (r for r in rows if r.get("peer")):
+        same = [r for r in rows if not r.get("peer") and r.get("artifact") and r["detector"] == peer["detector"]
+                and r["threads"] == peer["threads"] and bool(r.get("tracked")) == bool(peer.get("tracked"))]
+        if same:
+            ours = min(same, key=lambda r: r["p50_ms"])
+            out.append({"peer": peer, "ours": ours, "ratio": peer["p50_ms"] / ours["p50_ms"]})
+    return out
+
+
+def peer_pipeline_sentences(results: dict) -> list[str]:
+    """The ratios of ``peer_pipeline_ratios`` as bullets, for results.md, results.html and the terminal."""
+    lines = []
+    for c in peer_pipeline_ratios(results):
+        peer, ours = c["peer"], c["ours"]
+        kind = "tracked frame" if peer.get("tracked") else "whole frame, detection on every frame"
+        lines.append(f"- {peer['threads']} thread(s), {kind}: ours ({peer['detector']} + {ours['artifact']}) p50 {ours['p50_ms']:.3f} ms, "
+                     f"peer pipeline ({peer['detector']} + {peer['artifact']}) {peer['p50_ms']:.3f} ms: ours is "
+                     f"**{c['ratio']:.2f}x** faster{_per_round_ratios(peer, ours)}.")
+    return lines
+
+
+def write_pipeline_csv(results: dict, path: Path) -> bool:
+    """pipeline.csv: the per-frame rows, each with the peer pipeline's p50 beside it and the
+    ratio (peer / this row) where the run measured a peer pipeline of the same kind."""
+    rows = results.get("pipeline_rows") or []
+    if not rows:
+        return False
+    peer_for = {}
+    for c in peer_pipeline_ratios(results):
+        p = c["peer"]
+        peer_for[(p["detector"], p["threads"], bool(p.get("tracked")))] = p
+    out = []
+    for r in rows:
+        peer = None if r.get("peer") or not r.get("artifact") else peer_for.get((r["detector"], r["threads"], bool(r.get("tracked"))))
+        out.append({**r, "artifact": r.get("artifact") or "", "tracked": bool(r.get("tracked")), "peer": r.get("peer") or "",
+                    "peer_pipeline_p50_ms": peer["p50_ms"] if peer else "",
+                    "peer_pipeline_ratio": round(peer["p50_ms"] / r["p50_ms"], 4) if peer else ""})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PIPELINE_CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(out)
+    write_text_atomic(path, buf.getvalue())
+    return True
 
 
 def _per_round_ratios(slow: dict, fast: dict) -> str:
@@ -471,6 +532,10 @@ def write_outputs(results: dict, out_dir: Path, source=None) -> list[Path]:
     write_csv(results, out_dir / "results.csv")
     write_text_atomic(out_dir / "results.md", markdown(results))
     written = [out_dir / "results.json", out_dir / "results.csv", out_dir / "results.md"]
+    if write_pipeline_csv(results, out_dir / "pipeline.csv"):
+        written.append(out_dir / "pipeline.csv")
+    elif (out_dir / "pipeline.csv").is_file():  # an earlier run's, in a folder written again
+        (out_dir / "pipeline.csv").unlink()
     threads = sorted({r["threads"] for r in results["rows"]})
     with FIGURE_LOCK:  # a fleet writes each device's outputs from its own thread
         for t in threads:

@@ -53,7 +53,7 @@ def find_artifacts(model_dir: Path, targets: list[str] | None, precisions: list[
 
 
 # what a run writes in its folder (report.write_outputs writes all but results.json)
-OUTPUT_FILES = ("results.json", "results.csv", "results.md", "latency.png")
+OUTPUT_FILES = ("results.json", "results.csv", "results.md", "pipeline.csv", "latency.png")
 OUTPUT_GLOBS = ("pareto_threads*.png",)
 
 
@@ -211,6 +211,10 @@ def bench(model_dir: Path, out_dir: Path, s: RunSettings, test_crops: tuple | No
     pipeline_jobs = [(d, a, t, False) for d in (s.detectors if frame is not None else ()) for a in [None, *artifacts] for t in s.threads]
     # a tracked frame per artifact (what a video user pays between detections), seeded by the first detector
     pipeline_jobs += [(s.detectors[0], a, t, True) for a in artifacts for t in s.threads if frame is not None and s.detectors]
+    # a peer's own pipeline on the same frame (MediaPipe's: BlazeFace + its face landmark model), detection on every
+    # frame and tracked, so "our whole frame against theirs" is one ratio of one run (report.peer_pipeline_ratios)
+    pipeline_jobs += [(s.detectors[0], _PeerName(peer), t, tracked) for peer in (s.peers or {}) for tracked in (False, True)
+                      for t in s.threads if frame is not None and s.detectors]
     if pipeline_jobs:
         results["pipeline_rows"] = []
         results["pipeline_settings"] = {"frame": f"{frame.shape[1]}x{frame.shape[0]}",
@@ -410,6 +414,8 @@ def _pipeline_rows(run: _Run, pipeline_jobs: list, frame, before: int) -> None:
             run.save()
             continue
         row["artifact"] = artifact.name if artifact else None
+        if isinstance(artifact, _PeerName):
+            row["peer"] = row.get("provider") or artifact.load_name
         measured.setdefault(i, []).append(row)
         results["pipeline_rows"] = [median_round(measured[k]) for k in sorted(measured)]
         run.save()

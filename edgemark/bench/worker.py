@@ -132,6 +132,8 @@ def pipeline_main(spec: dict, process, rss_bare: int, pinned) -> int:
         extra = {"tracked": True, "detector_runs_while_timed": detector_runs[0]}
     else:
         extra = {}
+    if pipe is not None:
+        extra["provider"] = pipe.predictor.description
     result = {"artifact": spec.get("artifact"), "detector": detector.name, "threads": spec["threads"], **extra,
               "refine": pipe.refine if spec.get("artifact") else None,
               "frame": f"{frame.shape[1]}x{frame.shape[0]}", "faces_found": faces, "pinned_cores": pinned, "load_ms": load_s * 1000,

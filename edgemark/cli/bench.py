@@ -183,6 +183,10 @@ def bench(
             ptable.add_row(escape(r["detector"] + (", tracked" if r.get("tracked") else "")), escape(r.get("artifact") or "(alone)"), str(r["threads"]), str(r["faces_found"]), f"{r['p50_ms']:.3f}",
                            f"{r['p90_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['throughput_ips']:.0f}")
         console.print(ptable)
+        from ..bench.report import peer_pipeline_sentences
+
+        for line in peer_pipeline_sentences(results):
+            console.print(escape(line.replace("**", "")), soft_wrap=True)
     for s in results["skipped"]:
         console.print(f"[yellow]not measured[/] {escape(s['artifact'])} threads={s['threads']} batch={s['batch']}: {escape(s['reason'])}")
     if results.get("gpu_rows"):  # --device gpu: torch's CUDA variants over the batch sweep (bench/gpu.py wrote gpu.md)
