@@ -127,12 +127,13 @@ def test_filters_take_the_drive23_model_and_draw_where_the_5_point_model_does(vi
 
 
 def test_filters_refuse_a_scheme_without_the_five_labelled_points():
+    """(ibug68 takes the dense filters since issue 33: tests/test_filters68.py.)"""
     from edgemark.demo.filters import FaceFilters
     from edgemark.errors import EdgemarkError
 
     FaceFilters(load_scheme("drive23"))
-    with pytest.raises(EdgemarkError, match="anchored on the 5 labelled CUHK points.*68-point ibug68"):
-        FaceFilters(load_scheme("ibug68"))
+    with pytest.raises(EdgemarkError, match="anchored on the 5 labelled CUHK points.*98-point wflw98.*dense filters"):
+        FaceFilters(load_scheme("wflw98"))
 
 
 def no_face_clip(path: Path, frames: int = 30) -> Path:

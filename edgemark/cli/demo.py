@@ -22,7 +22,11 @@ def _drive(name: str, help: str):
 def demo(
     model: Path = typer.Option(DEFAULT_MODEL, help=ModelHelp),
     source: str = typer.Option("0", help="Webcam index, video file or stream URL."),
-    mode: str = typer.Option("drive", help="drive (driver monitoring) or filters (sunglasses, moustache, hat)."),
+    mode: str = typer.Option("drive", help="drive (driver monitoring) or filters (sunglasses, moustache, hat; with the 68 "
+                             "iBUG points, e.g. dense68: face paint, lip tint, glasses)."),
+    filters: Optional[str] = typer.Option(None, help="Filters mode: these filters, a comma list (hat, sunglasses, moustache: "
+                                          "the 5 labelled points; face_paint, lip_tint, glasses: the 68 iBUG points); default: "
+                                          "the ones the model's scheme takes."),
     out: Optional[Path] = typer.Option(None, help="Write the annotated video here (.mp4)."),
     events: Optional[Path] = typer.Option(None, help="Write every event as a JSON line here."),
     window: Optional[bool] = typer.Option(None, "--window/--no-window", help="Show a window (default: when a display exists)."),
@@ -84,7 +88,8 @@ def demo(
     pipeline = load_pipeline(model, detector, threads=threads, detector_file=detector_model, tta=tta)
     console.print(f"model: {pipeline.predictor.description}", markup=False, highlight=False)  # runtime, precision, +flip
     options = DemoOptions(mode=mode, detect_every=detect_every, smooth=smooth, min_cutoff=min_cutoff, beta=beta, out=out,
-                          events=events, window=window, max_frames=max_frames, drive=drive)
+                          events=events, window=window, max_frames=max_frames, drive=drive,
+                          filters=tuple(f.strip() for f in filters.split(",") if f.strip()) if filters else ())
     with progress_bar("demo") as bar:
         task = bar.add_task("", total=None)
         summary = run_demo(pipeline, source, options,

@@ -36,6 +36,7 @@ MAX_UNREADABLE = 10  # consecutive unreadable frames inside a file before the ru
 @dataclass
 class DemoOptions:
     mode: str = "drive"  # drive | filters
+    filters: tuple[str, ...] = ()  # filters mode: these filters (default: the ones the model's scheme takes)
     detect_every: int = 10
     smooth: bool = True
     min_cutoff: float = 1.5
@@ -166,7 +167,7 @@ class _Demo:
         self.tracker = FaceTracker(pipeline, options.detect_every)
         self.smoother = OneEuroFilter(options.min_cutoff, options.beta) if options.smooth else None
         self.monitor = DriveMonitor(scheme, options.drive) if options.mode == "drive" else None
-        self.filters = FaceFilters(scheme) if options.mode == "filters" else None
+        self.filters = FaceFilters(scheme, options.filters) if options.mode == "filters" else None
         self.reference = pose_reference(scheme)  # the 5 points of the head pose, from any scheme that has them
         self.last_box = None  # the last tracked face's box
         self.stage_ms = {"detect": 0.0, "landmarks": 0.0, "total": 0.0}  # moving averages, for the HUD
