@@ -81,16 +81,31 @@ def _place(frame: np.ndarray, overlay: np.ndarray, m: np.ndarray) -> None:
 
 
 class AffineOverlay:
-    """An RGBA overlay placed by a full affine map from three anchor points."""
+    """An RGBA overlay placed by a full affine map from three anchor points (left, middle,
+    right: the outer two set its width and tilt, the middle one where its middle goes, so
+    the far half narrows as the head turns); left out when one side is under
+    ``min_side_ratio`` of the other (a head turned so far that it would fold)."""
 
-    def __init__(self, name: str, image: np.ndarray, at, idx):
+    def __init__(self, name: str, image: np.ndarray, at, idx, min_side_ratio: float = 0.0):
         self.name, self.image, self.at, self.idx = name, image, np.float32(at), list(idx)
+        self.min_side_ratio = float(min_side_ratio)
 
     def apply(self, frame: np.ndarray, points: np.ndarray) -> None:
         dst = np.float32(points[self.idx])
         if abs(np.cross(dst[1] - dst[0], dst[2] - dst[0])) < 1.0:  # the three points in a line: no map
             return
-        _place(frame, self.image, cv2.getAffineTransform(self.at, dst))
+        line = dst[2] - dst[0]
+        width = float(np.linalg.norm(line))
+        along = float(np.dot(dst[1] - dst[0], line)) / width  # where the middle point sits between the outer two
+        if min(along, width - along) < self.min_side_ratio * max(along, width - along):
+            return
+        # The middle point's height over the line is a few pixels: a map through it would shear
+        # wildly with their noise. Its third point instead stands up from the middle one,
+        # perpendicular to the outer two, at the overlay's own scale.
+        lift = 0.5 * float(np.linalg.norm(self.at[2] - self.at[0]))
+        up = np.float32([line[1], -line[0]]) / width * lift * width / float(np.linalg.norm(self.at[2] - self.at[0]))
+        src = np.float32([self.at[0], self.at[2], self.at[1] + (0, -lift)])
+        _place(frame, self.image, cv2.getAffineTransform(src, np.float32([dst[0], dst[2], dst[1] + up])))
 
 
 class WarpOverlay:
@@ -233,7 +248,7 @@ class FaceFilters:
             if d["kind"] == "warp":
                 self.overlays.append(WarpOverlay(name, _read_overlay(d["image"]), d["at"], idx, d["triangles"], d["holes"]))
             elif d["kind"] == "affine":
-                self.overlays.append(AffineOverlay(name, _read_overlay(d["image"]), d["at"], idx))
+                self.overlays.append(AffineOverlay(name, _read_overlay(d["image"]), d["at"], idx, d.get("min_side_ratio", 0.0)))
             elif d["kind"] == "fill":
                 self.overlays.append(Fill(name, idx, d["outer"], d["holes"], d["color"], d["alpha"]))
             else:

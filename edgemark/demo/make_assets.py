@@ -162,7 +162,7 @@ def dense_filters() -> dict:
             "lip_tint": {"kind": "fill", "points": [names[i] for i in OUTER_LIP + INNER_LIP],
                          "outer": list(range(12)), "holes": [list(range(12, 20))], "color": [140, 30, 150], "alpha": 0.6},
             "glasses": {"kind": "affine", "image": "glasses.png", "points": [names[36], names[27], names[45]],
-                        "at": [[44, 52], [130, 44], [216, 52]]},
+                        "at": [[44, 52], [130, 44], [216, 52]], "min_side_ratio": 0.4},
         },
     }
 
