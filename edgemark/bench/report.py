@@ -371,12 +371,12 @@ PIPELINE_CSV_COLUMNS = ["detector", "artifact", "tracked", "threads", "refine", 
 def peer_pipeline_ratios(results: dict) -> list[dict]:
     """Our whole frame against a peer's whole frame, measured in the same run: per peer
     pipeline row (its detector + its landmark model), the fastest of our artifacts with the
-    same detector, thread count and kind (detection on every frame, or tracked), and the
-    ratio peer p50 / ours (above 1: ours is faster)."""
+    same detector (or our int8 build of it, e.g. blazeface-int8), thread count and kind
+    (detection on every frame, or tracked), and the ratio peer p50 / ours (above 1: ours is faster)."""
     rows = results.get("pipeline_rows") or []
     out = []
     for peer in (r for r in rows if r.get("peer")):
-        same = [r for r in rows if not r.get("peer") and r.get("artifact") and r["detector"] == peer["detector"]
+        same = [r for r in rows if not r.get("peer") and r.get("artifact") and r["detector"] in (peer["detector"], peer["detector"] + "-int8")
                 and r["threads"] == peer["threads"] and bool(r.get("tracked")) == bool(peer.get("tracked"))]
         if same:
             ours = min(same, key=lambda r: r["p50_ms"])

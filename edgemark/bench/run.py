@@ -28,6 +28,7 @@ from ..io import write_json_atomic
 from ..devices import parse_device
 from .gpu import gpu_unavailable_reason, torch_cuda_suite
 
+PEER_DETECTOR = "blazeface"  # MediaPipe's own face detector (its pipeline's first step)
 FORMAT_ORDER = {"torch": 0, "onnx": 1, "openvino": 2, "tflite": 3, "ncnn": 4, "executorch": 5}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "int8": 2}
 
@@ -211,9 +212,10 @@ def bench(model_dir: Path, out_dir: Path, s: RunSettings, test_crops: tuple | No
     pipeline_jobs = [(d, a, t, False) for d in (s.detectors if frame is not None else ()) for a in [None, *artifacts] for t in s.threads]
     # a tracked frame per artifact (what a video user pays between detections), seeded by the first detector
     pipeline_jobs += [(s.detectors[0], a, t, True) for a in artifacts for t in s.threads if frame is not None and s.detectors]
-    # a peer's own pipeline on the same frame (MediaPipe's: BlazeFace + its face landmark model), detection on every
-    # frame and tracked, so "our whole frame against theirs" is one ratio of one run (report.peer_pipeline_ratios)
-    pipeline_jobs += [(s.detectors[0], _PeerName(peer), t, tracked) for peer in (s.peers or {}) for tracked in (False, True)
+    # a peer's own pipeline on the same frame (MediaPipe's: its BlazeFace, the float short-range file, + its face landmark
+    # model), detection on every frame and tracked, so "our whole frame against theirs" is one ratio of one run
+    # (report.peer_pipeline_ratios)
+    pipeline_jobs += [(PEER_DETECTOR, _PeerName(peer), t, tracked) for peer in (s.peers or {}) for tracked in (False, True)
                       for t in s.threads if frame is not None and s.detectors]
     if pipeline_jobs:
         results["pipeline_rows"] = []

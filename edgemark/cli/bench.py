@@ -215,8 +215,9 @@ def _device_options(s: BenchSettings, where: str) -> dict:
     if s.peer != "none":  # the bundle carries no MediaPipe: a peer is measured on this machine only
         raise EdgemarkError(f"--peer {s.peer} is measured on this machine only (the device bundle has no MediaPipe); "
                             f"run it without {where}")
-    # yunet needs a model file the bundle does not carry
-    detectors = [] if s.detector == "none" else choices(s.detector, tuple(d for d in DETECTORS if d != "yunet"), "--detector")
+    # yunet and blazeface-int8 need model files the bundle does not carry
+    detectors = [] if s.detector == "none" else choices(s.detector, tuple(d for d in DETECTORS if d not in ("yunet", "blazeface-int8")),
+                                                        "--detector")
     return {"pin": s.pin, "cores": parse_cores(s.cores) if s.cores else None, "detectors": detectors, "refine": s.refine,
             "worker_timeout": s.worker_timeout, "tta": _tta(s.tta)}
 

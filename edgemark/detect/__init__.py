@@ -3,7 +3,8 @@
 every face, largest first), and ``detector.training_box_rule`` to map a detection to
 the box convention the landmark model was trained on (``detection.training_box``).
 
-Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-full``
+Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-int8`` (the same
+network quantised to int8: ``python -m edgemark.detect.blazeface_int8`` builds it), ``blazeface-full``
 (full range, for faces far from the camera), ``blazeface-anyroll`` (short range run on the
 frame turned by 0/90/180/270 degrees: faces on their side or upside down; 4x the time), ``yunet`` (needs its ONNX file) and
 ``haar`` (OpenCV's cascade, no model file needed)."""
@@ -13,7 +14,7 @@ from __future__ import annotations
 from ..errors import EdgemarkError
 from .detection import Detection, holds, largest_first, training_box
 
-DETECTORS = ("blazeface", "blazeface-full", "blazeface-anyroll", "yunet", "haar")
+DETECTORS = ("blazeface", "blazeface-int8", "blazeface-full", "blazeface-anyroll", "yunet", "haar")
 DEFAULT_DETECTOR = "blazeface"
 
 
@@ -24,6 +25,11 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
         from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 
         return BlazeFaceDetector(SHORT_RANGE if name == "blazeface" else FULL_RANGE, threads=threads, model_file=model_file)
+    if name == "blazeface-int8":
+        from .blazeface import SHORT_RANGE_INT8, BlazeFaceDetector
+        from .blazeface_int8 import int8_path
+
+        return BlazeFaceDetector(SHORT_RANGE_INT8, threads=threads, model_file=model_file or int8_path())
     if name == "blazeface-anyroll":
         from .any_roll import AnyRollDetector
         from .blazeface import SHORT_RANGE, BlazeFaceDetector

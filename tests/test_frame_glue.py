@@ -1,0 +1,113 @@
+"""Less glue per frame (issue 34): BlazeFace's input written in place through a lookup
+table, its NMS on a pairwise overlap matrix, the tracker's texture check in one OpenCV
+pass; each gives what the code before it gave, bit for bit. And the int8 BlazeFace."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgemark.detect import blazeface
+from edgemark.demo.tracker import textured
+
+
+def _reference_nms(boxes, scores, points, iou_threshold):
+    """The weighted NMS as it was before (one _iou call and a union1d per cluster)."""
+    def iou(box, boxes):
+        lt = np.maximum(box[:2], boxes[:, :2])
+        rb = np.minimum(box[2:], boxes[:, 2:])
+        inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+        area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0, None), axis=-1)  # noqa: E731
+        return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+    order = np.argsort(-scores)
+    boxes, scores, points = boxes[order], scores[order], points[order]
+    alive = np.ones(len(scores), bool)
+    for i in range(len(scores)):
+        if not alive[i]:
+            continue
+        cluster = np.union1d(np.flatnonzero(alive & (iou(boxes[i], boxes) > iou_threshold)), [i])
+        alive[cluster] = False
+        w = scores[cluster][:, None]
+        yield (boxes[cluster] * w).sum(0) / w.sum(), scores[i], (points[cluster] * w[:, :, None]).sum(0) / w.sum()
+
+
+def test_weighted_nms_gives_what_the_per_cluster_version_gave():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 18, 60):
+        centre = rng.uniform(0.2, 0.8, (n, 2)).astype(np.float32)
+        half = rng.uniform(0.0, 0.2, (n, 2)).astype(np.float32)  # zero-width boxes too
+        half[0] = 0
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        scores = rng.uniform(0.2, 1, n).astype(np.float32)
+        points = rng.uniform(0, 1, (n, 6, 2)).astype(np.float32)
+        got = list(blazeface._weighted_nms(boxes, scores, points, 0.3))
+        want = list(_reference_nms(boxes, scores, points, 0.3))
+        assert len(got) == len(want)
+        for (b1, s1, k1), (b2, s2, k2) in zip(got, want):
+            assert np.array_equal(b1, b2) and s1 == s2 and np.array_equal(k1, k2)
+
+
+@pytest.mark.usefixtures("detector_models")
+@pytest.mark.parametrize("size", [(640, 480), (480, 640), (200, 150), (100, 100)])
+def test_blazeface_input_is_the_letterboxed_frame_scaled_bit_for_bit(size):
+    detector = blazeface.BlazeFaceDetector()
+    frame = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    m = detector._letterbox_input(frame)
+    square, m_before = blazeface.letterbox(frame, 128)
+    before = cv2.cvtColor(square, cv2.COLOR_BGR2RGB).astype(np.float32) * (2.0 / 255.0) - 1.0
+    assert np.array_equal(m, m_before)
+    assert np.array_equal(detector.interpreter.get_tensor(detector.input)[0], before)
+    view = frame[:128, :128] if min(size) >= 128 else cv2.resize(frame, (128, 128))
+    detector._detect_view(view, np.eye(2, 3), 0.5)  # a zoomed view goes in the same way
+    assert np.array_equal(detector.interpreter.get_tensor(detector.input)[0],
+                          cv2.cvtColor(view, cv2.COLOR_BGR2RGB).astype(np.float32) * (2.0 / 255.0) - 1.0)
+
+
+def test_textured_decides_as_numpys_std_did():
+    rng = np.random.default_rng(2)
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    frame[20:100, 30:130] = rng.integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    for spread in range(0, 40, 3):  # around the 12-level threshold
+        patch = np.clip(128 + rng.normal(0, spread, (50, 50, 3)), 0, 255).astype(np.uint8)
+        frame[:50, :50] = patch
+        for box in ((0, 0, 50, 50), (0, 0, 25, 50), (30, 20, 130, 100), (140, 100, 170, 130), (200, 200, 300, 300)):
+            l, t, r, b = box
+            region = frame[max(0, t): min(120, b), max(0, l): min(160, r)]
+            want = region.size > 0 and float(region.std()) >= 12.0
+            assert textured(frame, box) == want, (spread, box)
+
+
+@pytest.mark.usefixtures("detector_models")
+def test_int8_blazeface_builds_takes_int8_and_finds_the_faces(data_dir, tmp_path):
+    pytest.importorskip("ai_edge_quantizer")
+    from edgemark.data.images import read_image
+    from edgemark.data.lists import read_list
+    from edgemark.detect import load_detector
+    from edgemark.detect.blazeface_int8 import build
+
+    path = build(tmp_path / "bf_int8.tflite", data_dir, faces=40)
+    int8 = load_detector("blazeface-int8", model_file=path)
+    float_ = load_detector("blazeface")
+    assert int8.interpreter.get_input_details()[0]["dtype"] == np.int8 and int8.name == "blazeface-int8"
+    assert "int8" in int8.description
+    ops = {o["op_name"] for o in int8.interpreter._get_ops_details()}
+    assert "RELU" not in ops  # fused: XNNPACK has no int8 RELU; one would split the delegate
+    shifts = []
+    for record in read_list(data_dir / "testImageList.txt").records[:25]:
+        image = read_image(record)
+        a, b = float_.detect(image), int8.detect(image)
+        assert b, record.image_path
+        iod = np.linalg.norm(a[0].keypoints[0] - a[0].keypoints[1])
+        shifts.append(np.linalg.norm(a[0].keypoints[:4] - b[0].keypoints[:4], axis=1).mean() / iod)
+    assert np.mean(shifts) < 0.04  # 1.4 % of the IOD on the whole test list with 300 calibration photos
+
+
+def test_int8_blazeface_not_built_says_how_to_build_it(tmp_path, monkeypatch):
+    from edgemark.detect import load_detector
+    from edgemark.errors import EdgemarkError
+
+    monkeypatch.setenv("EDGEMARK_MODELS", str(tmp_path))
+    with pytest.raises(EdgemarkError, match="python -m edgemark.detect.blazeface_int8"):
+        load_detector("blazeface-int8")
