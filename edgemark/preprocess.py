@@ -90,9 +90,9 @@ def crop_face(image_bgr: np.ndarray, box: Box, size: int, margin: float, angle: 
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """outer after inner, both 2x3."""
-    a = np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]])
-    return a[:2]
+    """outer after inner, both 2x3 (the top rows of their 3x3 product, without building it)."""
+    a = outer[:, :2]
+    return np.concatenate([a @ inner[:, :2], (a @ inner[:, 2] + outer[:, 2])[:, None]], axis=1)
 
 
 def _area_reduce(image: np.ndarray, m: np.ndarray, size: int, scale: float):

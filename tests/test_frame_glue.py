@@ -111,3 +111,21 @@ def test_int8_blazeface_not_built_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEMARK_MODELS", str(tmp_path))
     with pytest.raises(EdgemarkError, match="python -m edgemark.detect.blazeface_int8"):
         load_detector("blazeface-int8")
+
+
+def test_int8_tflite_one_crop_fast_path_gives_the_generic_answer():
+    """One crop into the shipped int8 NHWC model: quantised straight into the interpreter's
+    input; the same landmarks as the generic path (batch array, set_tensor), bit for bit."""
+    from edgemark.predictors.base import Predictor
+    from edgemark.predictors.load import load_predictor
+
+    predictor = load_predictor("mobilenetv2_96/tflite-int8", threads=1)
+    assert predictor.lookup is not None and predictor.channels_last
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        crop = rng.integers(0, 256, (1, 96, 96, 3), dtype=np.uint8)
+        fast, generic = predictor.predict_crops(crop), Predictor.predict_crops(predictor, crop)
+        assert fast.dtype == generic.dtype == np.float32 and fast.shape == generic.shape == (1, 5, 2)
+        assert np.array_equal(fast, generic)
+    batch = rng.integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)  # a batch (flip TTA sends 2) takes the generic path
+    assert np.array_equal(predictor.predict_crops(batch)[1], predictor.predict_crops(batch[1:2])[0])

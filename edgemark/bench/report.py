@@ -390,7 +390,7 @@ def peer_pipeline_sentences(results: dict) -> list[str]:
     for c in peer_pipeline_ratios(results):
         peer, ours = c["peer"], c["ours"]
         kind = "tracked frame" if peer.get("tracked") else "whole frame, detection on every frame"
-        lines.append(f"- {peer['threads']} thread(s), {kind}: ours ({peer['detector']} + {ours['artifact']}) p50 {ours['p50_ms']:.3f} ms, "
+        lines.append(f"- {peer['threads']} thread(s), {kind}: ours ({ours['detector']} + {ours['artifact']}) p50 {ours['p50_ms']:.3f} ms, "
                      f"peer pipeline ({peer['detector']} + {peer['artifact']}) {peer['p50_ms']:.3f} ms: ours is "
                      f"**{c['ratio']:.2f}x** faster{_per_round_ratios(peer, ours)}.")
     return lines
