@@ -62,11 +62,13 @@ def test_peer_pipeline_ratio_compares_like_with_like(tmp_path):
         {**row, "artifact": "tflite-int8", "p50_ms": 2.0},
         {**row, "artifact": "tflite-int8", "tracked": True, "p50_ms": 0.5},
         {**row, "artifact": "tflite-int8", "threads": 2, "p50_ms": 0.1},
+        {**row, "detector": "blazeface-int8", "artifact": "tflite-int8", "p50_ms": 1.25},  # our int8 build of the peer's detector
+        {**row, "detector": "haar", "artifact": "tflite-int8", "p50_ms": 0.2},  # another detector: not compared
         {**row, "artifact": "peer-mediapipe-cuhk5", "peer": "MediaPipe", "p50_ms": 5.0},
         {**row, "artifact": "peer-mediapipe-cuhk5", "peer": "MediaPipe", "tracked": True, "p50_ms": 2.0}]}
     got = {bool(c["peer"].get("tracked")): (c["ours"]["artifact"], c["ours"]["p50_ms"], c["ratio"]) for c in peer_pipeline_ratios(results)}
-    assert got == {False: ("tflite-int8", 2.0, 2.5), True: ("tflite-int8", 0.5, 4.0)}
+    assert got == {False: ("tflite-int8", 1.25, 4.0), True: ("tflite-int8", 0.5, 4.0)}
     assert write_pipeline_csv(results, tmp_path / "pipeline.csv")
     table = list(csv.DictReader((tmp_path / "pipeline.csv").open()))
-    assert [r["peer_pipeline_ratio"] for r in table] == ["", "1.6667", "2.5", "4.0", "", "", ""]
+    assert [r["peer_pipeline_ratio"] for r in table] == ["", "1.6667", "2.5", "4.0", "", "4.0", "", "", ""]
     assert not write_pipeline_csv({"pipeline_rows": []}, tmp_path / "none.csv")

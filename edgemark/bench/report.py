@@ -408,7 +408,8 @@ def write_pipeline_csv(results: dict, path: Path) -> bool:
         peer_for[(p["detector"], p["threads"], bool(p.get("tracked")))] = p
     out = []
     for r in rows:
-        peer = None if r.get("peer") or not r.get("artifact") else peer_for.get((r["detector"], r["threads"], bool(r.get("tracked"))))
+        detector = r["detector"].removesuffix("-int8")  # our int8 build of the peer's detector compares with the peer too
+        peer = None if r.get("peer") or not r.get("artifact") else peer_for.get((detector, r["threads"], bool(r.get("tracked"))))
         out.append({**r, "artifact": r.get("artifact") or "", "tracked": bool(r.get("tracked")), "peer": r.get("peer") or "",
                     "peer_pipeline_p50_ms": peer["p50_ms"] if peer else "",
                     "peer_pipeline_ratio": round(peer["p50_ms"] / r["p50_ms"], 4) if peer else ""})
