@@ -127,5 +127,6 @@ def test_int8_tflite_one_crop_fast_path_gives_the_generic_answer():
         fast, generic = predictor.predict_crops(crop), Predictor.predict_crops(predictor, crop)
         assert fast.dtype == generic.dtype == np.float32 and fast.shape == generic.shape == (1, 5, 2)
         assert np.array_equal(fast, generic)
+        assert np.array_equal(predictor.predict_crops(crop[0]), generic)  # (H, W, 3), as predict passes it
     batch = rng.integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)  # a batch (flip TTA sends 2) takes the generic path
     assert np.array_equal(predictor.predict_crops(batch)[1], predictor.predict_crops(batch[1:2])[0])

@@ -24,6 +24,7 @@ class TfLitePredictor(Predictor):
         self.interpreter = litert.Interpreter(model_path=str(model_path), num_threads=threads or None)
         self.interpreter.allocate_tensors()
         self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self._input_view = self.interpreter.tensor(self.input["index"])  # a numpy view of the input, made per call
         self.description = "LiteRT (ai-edge-litert) XNNPACK CPU"
         self.channels_last = manifest["input"].get("layout", "NCHW") == "NHWC"
         shape = list(self.input["shape"])
@@ -40,15 +41,15 @@ class TfLitePredictor(Predictor):
             self.lookup = np.ascontiguousarray(table.reshape(3, 256).T.reshape(1, 256, 3))  # cv2.LUT's layout
 
     def predict_crops(self, crops_rgb: np.ndarray) -> np.ndarray:
-        """One uint8 crop into an integer NHWC model (the shipped int8 artifact, the pipeline's
-        case): quantised by the lookup table straight into the interpreter's input, no batch
+        """One uint8 crop ((H, W, 3), as ``predict`` passes it, or (1, H, W, 3)) into an integer
+        NHWC model (the shipped int8 artifact, the pipeline's case): quantised by the lookup table straight into the interpreter's input, no batch
         array and no set_tensor copy in between. Anything else: the generic path."""
-        crops = crops_rgb
-        if (self.lookup is None or not self.channels_last or not isinstance(crops, np.ndarray) or crops.dtype != np.uint8
-                or crops.shape[-4:] != (1, self.crop.size, self.crop.size, 3) or crops.ndim != 4):
+        crop = crops_rgb[0] if isinstance(crops_rgb, np.ndarray) and crops_rgb.ndim == 4 and len(crops_rgb) == 1 else crops_rgb
+        if (self.lookup is None or not self.channels_last or not isinstance(crop, np.ndarray) or crop.dtype != np.uint8
+                or crop.shape != (self.crop.size, self.crop.size, 3)):
             return super().predict_crops(crops_rgb)
-        target = self.interpreter.tensor(self.input["index"])()
-        cv2.LUT(crops[0], self.lookup, dst=target[0])
+        target = self._input_view()
+        cv2.LUT(crop, self.lookup, dst=target[0])
         del target  # no view into the interpreter may outlive the write (invoke refuses to run)
         self.interpreter.invoke()
         return _dequantize(self.interpreter.get_tensor(self.output["index"]), self.output).astype(np.float32, copy=False).reshape(1, -1, 2)
