@@ -44,6 +44,10 @@ def export(
     images: Optional[Path] = ImagesOption,
     jobs: Optional[int] = typer.Option(None, min=1, help="Conversions run at once, each in its own process "
                                        "(default: one per CPU core, at most 4; 1: one after another in this process)."),
+    nme_budget: Optional[float] = typer.Option(None, "--nme-budget", help="With --target tflite --precision int8: keep the fewest "
+                                               "layers float (ranked by edgemark quant-debug) for the NME drop against fp32 on "
+                                               "the checkpoint's validation faces to be within this many percentage points; "
+                                               "the manifest lists them (float_layers)."),
 ):
     """Export to ONNX / OpenVINO / TFLite / NCNN / ExecuTorch in fp32 / fp16 / int8, check each in its own runtime."""
     from rich.table import Table
@@ -61,9 +65,16 @@ def export(
     out = out or default_out(checkpoint)
     if inside_installed_package(out):
         raise EdgemarkError(f"--out {out}: inside the installed edgemark package; choose a folder of your own")
-    console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     targets = choices(target, TARGETS, "--target")
     precisions = choices(precision, PRECISIONS, "--precision")
+    if nme_budget is not None:
+        from ..export.quant_debug import check_budget
+
+        check_budget(nme_budget)
+        if targets != ["tflite"] or precisions != ["int8"]:
+            raise EdgemarkError(f"--nme-budget chooses layers to keep float in an int8 TFLite model: it needs --target tflite "
+                                f"--precision int8 (got --target {target} --precision {precision})")
+    console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     test_faces = train_faces = None
     try:
         data_dir = resolve_data(data)
@@ -100,7 +111,7 @@ def export(
 
         reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
                                         on_step=step, replace=replace,
-                                        jobs=jobs or default_jobs(len(targets) * len(precisions)))
+                                        jobs=jobs or default_jobs(len(targets) * len(precisions)), nme_budget=nme_budget)
     command = "edgemark " + shlex.join(sys.argv[1:])
     write_export_readme(out, command, machine_line())
     table = Table(title=f"{checkpoint} -> {out}")
@@ -120,8 +131,85 @@ def export(
         table.add_row(r.name, f"{size:.0f}", f"{acc['nme'] * 100:.2f}" if acc else "n/a", f"{acc['failure_rate'] * 100:.2f}" if acc else "n/a",
                       f"{acc['auc']:.4f}" if acc else "n/a", f"{acc['nme_drop_pp']:+.2f}" if acc else "n/a", f"{r.max_abs_diff:.1e}", flag or "[green]ok")
     console.print(table)
+    for r in results:
+        if "float_layers" in r.manifest:
+            v = r.manifest["nme_budget"]["validation"]
+            console.print(f"{r.name}: {len(r.manifest['float_layers'])} layer(s) float for --nme-budget {nme_budget}: "
+                          f"{', '.join(r.manifest['float_layers']) or 'none'}; validation drop {v['drop_pp']:+.3f} pp "
+                          f"({v['faces']} faces, LiteRT)", highlight=False)
     console.print(f"wrote {out}/README.md and a manifest.json in every artifact folder (converter logs: {out}/export.log)")
     if over and strict:
         raise EdgemarkError(f"accuracy drop over {max_drop} pp NME: {', '.join(over)} (--strict)")
     if over:
         console.print(f"[yellow]warning:[/] accuracy drop over {max_drop} pp NME: {', '.join(over)}")
+
+
+@app.command("quant-debug")
+def quant_debug(
+    checkpoint: str = typer.Argument(SHIPPED_CHECKPOINT, help="Trained checkpoint (.pt), or a shipped model by name."),
+    target: str = typer.Option("tflite", help="The int8 quantiser to debug: tflite (torchao PT2E with litert-torch's quantizer)."),
+    faces: Optional[int] = typer.Option(None, min=1, help="Validation faces (the checkpoint's held-out split of the training "
+                                        "list, in list order; default: all of them)."),
+    nme: bool = typer.Option(True, "--nme/--no-nme", help="Measure each layer's validation NME when it alone stays float "
+                             "(one int8 model per layer; --no-nme: the output errors only)."),
+    nme_budget: Optional[float] = typer.Option(None, "--nme-budget", help="Also choose the fewest float layers for the drop "
+                                               "to be within this many percentage points (in torch; edgemark export "
+                                               "--nme-budget makes and checks the real file)."),
+    data: Optional[Path] = DataOption,
+    calib_size: int = typer.Option(200, min=1, help="Calibration faces, drawn from the training list (as edgemark export)."),
+    calib_seed: int = typer.Option(0, help="Seed of the calibration draw."),
+    top: int = typer.Option(20, min=1, help="Rows printed here (the JSON and Markdown files hold all)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the findings as JSON."),
+    md_out: Optional[Path] = typer.Option(None, "--md", help="Write the per-layer table as Markdown."),
+):
+    """Per-layer int8 error against fp32 (relative error, cosine on the calibration crops) and
+    each layer's effect on the validation NME when it alone stays float."""
+    from rich.table import Table
+
+    from ..checkpoint import load_checkpoint, load_model
+    from ..data.lists import read_list
+    from ..export.calibration import calibration_crops
+    from ..export.quant_debug import Debugger, check_budget, markdown, report, validation_set
+    from ..io import write_json_atomic
+    from ..shipped import resolve_checkpoint
+
+    if target != "tflite":
+        raise EdgemarkError(f"--target {target}: the quantisation debugger runs the TFLite int8 quantiser (tflite) only")
+    if nme_budget is not None:
+        check_budget(nme_budget)
+        if not nme:
+            raise EdgemarkError("--nme-budget ranks the layers by their NME when alone float: drop --no-nme")
+    path = resolve_checkpoint(checkpoint)
+    state = load_checkpoint(path)
+    loaded = load_model(path)
+    train_faces = read_list(resolve_data(data) / "trainImageList.txt")
+    calib, calib_info = calibration_crops(train_faces, loaded.crop, calib_size, calib_seed)
+    with console.status("validation crops") as status:
+        val = validation_set(train_faces, state, loaded.crop, loaded.scheme.interocular, faces)
+        status.update(f"int8 model in torch, {len(calib)} calibration crops, {len(val.crops)} validation faces")
+        debugger = Debugger(loaded.model, loaded.crop, calib, val)
+        rows = debugger.table(with_nme=nme, progress=lambda i, n: status.update(f"layer {i}/{n} alone float"))
+        steps = chosen = None
+        if nme_budget is not None:
+            chosen, steps = debugger.choose(nme_budget, rows, progress=lambda s: status.update(
+                f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp"))
+    rep = report(debugger, rows, checkpoint, calib_info, steps, nme_budget, chosen)
+    table = Table(title=f"{checkpoint}: tflite int8, NME fp32 {rep['nme_fp32'] * 100:.3f} %, int8 {rep['nme_int8'] * 100:.3f} % "
+                        f"(drop {rep['drop_pp']:+.3f} pp, {len(val.crops)} validation faces)")
+    for col in ("rank", "layer", "rel. error", "cosine", "NME alone float %", "gain pp"):
+        table.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
+    for i, r in enumerate(sorted(rep["rows"], key=lambda r: rep["ranked"].index(r["layer"]))[:top], 1):
+        table.add_row(str(i), r["layer"], f"{r['relative_error']:.4f}", f"{r['cosine']:.5f}",
+                      f"{r['nme_alone_float'] * 100:.3f}" if r["nme_alone_float"] is not None else "n/a",
+                      f"{r['gain_pp']:+.3f}" if r["gain_pp"] is not None else "n/a")
+    console.print(table)
+    if steps is not None:
+        console.print(f"--nme-budget {nme_budget}: {len(chosen)} layer(s) float: {', '.join(chosen) or 'none'} "
+                      f"(validation drop {steps[-1]['drop_pp']:+.3f} pp in torch)", highlight=False)
+    if json_out:
+        write_json_atomic(json_out, rep)
+    if md_out:
+        Path(md_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(md_out).write_text(markdown(rep))
+    if json_out or md_out:
+        console.print(f"wrote {', '.join(str(p) for p in (json_out, md_out) if p)}", highlight=False)

@@ -134,12 +134,24 @@ def foreign_artifacts(out: Path, sha256: str) -> list[tuple[Path, dict]]:
 
 def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
                calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False,
-               jobs: int = 1) -> tuple[dict | None, list[ExportResult]]:
+               jobs: int = 1, nme_budget: float | None = None) -> tuple[dict | None, list[ExportResult]]:
     """Export every (target, precision); returns the torch reference accuracy and one result per artifact,
     in target x precision order. ``jobs``: conversions run at once, in worker processes (1: here, one after another).
     An export folder holds one checkpoint's artifacts: artifacts of another checkpoint in
-    ``out`` are an error, or deleted first with ``replace``."""
+    ``out`` are an error, or deleted first with ``replace``.
+    ``nme_budget`` (TFLite int8 only): the fewest layers left float for the int8 model's NME
+    drop against fp32 on the checkpoint's validation faces to be within that many percentage
+    points (``quant_debug``: ranked in torch, then the real artifact measured in LiteRT)."""
     checkpoint, out = Path(checkpoint), Path(out)
+    if nme_budget is not None:
+        from .quant_debug import check_budget
+
+        nme_budget = check_budget(nme_budget)
+        if list(targets) != ["tflite"] or list(precisions) != ["int8"]:
+            raise EdgemarkError(f"--nme-budget chooses layers to keep float in an int8 TFLite model: it needs --target tflite "
+                                f"--precision int8 (got {','.join(targets)} / {','.join(precisions)})")
+        if train_faces is None:
+            raise EdgemarkError("--nme-budget measures the drop on the training list's validation faces: pass --data (or EDGEMARK_DATA)")
     state = load_checkpoint(checkpoint)
     others = foreign_artifacts(out, source_checkpoint(checkpoint)["sha256"])
     if others and not replace:
@@ -170,6 +182,9 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
         _set_accuracy(reference_folder, reference_accuracy, reference_accuracy)
     parity = prepared[0][:32] if prepared is not None else _synthetic_crops(reference.crop.size)
     torch_parity = reference.predict_crops(parity)
+    budget = None
+    if nme_budget is not None:
+        budget = _BudgetSearch(reference, state, calib, train_faces, nme_budget, lambda m: on_step(m, 0, total))
     tasks = [(target, precision) for target in targets for precision in precisions]
     for target, precision in tasks:
         partial = out / f".{target}-{precision}.partial"
@@ -177,12 +192,15 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
         partial.mkdir(parents=True)
     done = {}
     for target, precision, info in conversions(tasks, reference, reference_folder, out, calib, jobs,
-                                               on_start=lambda message: on_step(message, len(done) + 1, total)):
+                                               on_start=lambda message: on_step(message, len(done) + 1, total),
+                                               float_layers=budget.float_layers if budget else ()):
         name = f"{target}-{precision}"
         partial = out / f".{name}.partial"
         manifest = {**base_manifest(state, checkpoint, precision), **info, "name": name,
                     "calibration": calib_info if precision == "int8" else None}
         write_manifest(partial, manifest)
+        if budget is not None:
+            manifest = budget.meet(partial, manifest, reference.model, lambda m: on_step(m, len(done) + 1, total))
         predictor = load_predictor(partial)
         diff = float(np.abs(predictor.predict_crops(parity) - torch_parity).max())
         accuracy = None
@@ -209,17 +227,19 @@ def default_jobs(tasks: int) -> int:
     return max(1, min(tasks, usable_cores(), 4))
 
 
-def conversions(tasks, reference, reference_folder: Path, out: Path, calib, jobs: int, on_start):
+def conversions(tasks, reference, reference_folder: Path, out: Path, calib, jobs: int, on_start, float_layers=()):
     """Convert each (target, precision) into its ``.partial`` folder; yields (target, precision,
-    the exporter's manifest entries) as each finishes."""
+    the exporter's manifest entries) as each finishes. ``float_layers``: the TFLite int8
+    model's layers left float (one conversion, here)."""
     crop = reference.crop
     if jobs <= 1 or len(tasks) <= 1:
         for target, precision in tasks:
             on_start(f"{target}-{precision}")
             model = copy.deepcopy(reference.model).cpu().eval()
+            extra = {"float_layers": list(float_layers)} if float_layers else {}
             with output_to_log(out / "export.log"):
                 info = EXPORTERS[target](model, crop, out / f".{target}-{precision}.partial", precision,
-                                         calib if precision == "int8" else None)
+                                         calib if precision == "int8" else None, **extra)
             yield target, precision, info
         return
     order = sorted(tasks, key=lambda t: SLOWEST_FIRST.index(f"{t[0]}-{t[1]}"))
@@ -276,3 +296,66 @@ def _set_accuracy(folder: Path, accuracy: dict, reference: dict) -> None:
 def _synthetic_crops(size: int) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, size=(8, size, size, 3), dtype=np.uint8)
 
+
+
+class _BudgetSearch:
+    """``--nme-budget``: the debugger ranks the layers by the validation NME each gains alone
+    float and picks the fewest whose combination is within budget (in torch); ``meet`` then
+    measures the real artifact in its runtime on the same faces and adds the next-ranked
+    layer, re-converting, until it is within budget too."""
+
+    def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step):
+        from .quant_debug import Debugger, validation_set
+
+        self.budget_pp, self.crop = budget_pp, reference.crop
+        on_step("validation crops")
+        self.val = validation_set(train_faces, state, reference.crop, reference.scheme.interocular)
+        on_step(f"quantisation debugger: int8 in torch, {len(self.val.crops)} validation faces")
+        self.debugger = Debugger(reference.model, reference.crop, calib, self.val)
+        self._rows, self.on_step = None, on_step
+        self.float_layers, self.steps = [], [{"float_layers": [], "nme": self.debugger.int8_nme, "drop_pp": self.debugger.drop_pp(())}]
+        if self.steps[0]["drop_pp"] > budget_pp:  # the ranking is needed only when all-int8 misses the budget
+            self.float_layers, self.steps = self.debugger.choose(
+                budget_pp, self.rows, progress=lambda s: on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
+        self.fp32_nme = self.val.nme(reference.predict_crops(self.val.crops), reference.crop.size)
+
+    @property
+    def rows(self):
+        if self._rows is None:
+            self._rows = self.debugger.table(progress=lambda i, n: self.on_step(f"quantisation debugger: layer {i}/{n} alone float"))
+        return self._rows
+
+    def meet(self, partial: Path, manifest: dict, model, on_step) -> dict:
+        from .quant_debug import ranked
+        from ..profile.layers import layer_sort_key
+
+        tries = []
+        while True:
+            predictor = load_predictor(partial)
+            nme = self.val.nme(predictor.predict_crops(self.val.crops), predictor.crop.size)
+            del predictor
+            drop = (nme - self.fp32_nme) * 100
+            tries.append({"float_layers": list(self.float_layers), "nme": nme, "drop_pp": drop})
+            if drop <= self.budget_pp:
+                break
+            order = ranked(self.rows)
+            rest = [layer for layer in order if layer not in self.float_layers]
+            if not rest:
+                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with every layer float (the TFLite model's "
+                                    f"validation drop is {drop:+.3f} pp against torch fp32); allow a larger drop")
+            self.float_layers = sorted([*self.float_layers, rest[0]], key=layer_sort_key)
+            on_step(f"LiteRT drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
+            with output_to_log(partial.parent / "export.log"):
+                info = export_tflite(copy.deepcopy(model).cpu().eval(), self.crop, partial, "int8",
+                                     self.debugger.calib, float_layers=self.float_layers)
+            manifest = write_manifest(partial, {k: v for k, v in {**manifest, **info}.items()
+                                                if k not in ("files", "created", "manifest_version")})
+        validation = {**self.val.description, "nme_fp32": self.fp32_nme, "nme": nme, "drop_pp": drop,
+                      "runtime": "the artifact itself (ai-edge-litert)"}
+        return write_manifest(partial, {k: v for k, v in manifest.items() if k not in ("files", "created", "manifest_version")}
+                              | {"float_layers": list(self.float_layers), "nme_budget_pp": self.budget_pp,
+                                 "nme_budget": {"validation": validation, "tries": tries,
+                                                "torch_simulation": {"nme_fp32": self.debugger.fp32_nme,
+                                                                     "nme_all_int8": self.debugger.int8_nme,
+                                                                     "steps": self.steps,
+                                                                     "ranked": ranked(self._rows) if self._rows is not None else None}}})

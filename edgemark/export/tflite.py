@@ -13,30 +13,32 @@ import numpy as np
 import torch
 
 from ..optional import require
-from ..preprocess import CropSpec, normalise
+from ..preprocess import CropSpec
 from .manifest import library_versions
 
 
-def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None) -> dict:
+def export_tflite(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None,
+                  float_layers=()) -> dict:
+    """``float_layers``: int8 only, layers (``profile.layers`` names, as ``edgemark quant-debug``
+    lists them) left float: dequantise before, quantise after, float weights."""
     litert_torch = require("litert_torch", "TFLite export")
     out = Path(out_dir) / "model.tflite"
     example = (torch.zeros(1, crop.size, crop.size, 3),)
     model = ChannelsLastInput(model.eval()).eval()
     if precision == "int8":
-        pt2e = require("litert_torch.quantize.pt2e_quantizer", "TFLite int8 quantisation")
+        from .quant_debug import export_graph, quantize_graph
+
         quant_config = require("litert_torch.quantize.quant_config", "TFLite int8 quantisation")
-        quantize_pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "TFLite int8 quantisation")
-        quantizer = pt2e.PT2EQuantizer().set_global(pt2e.get_symmetric_quantization_config(is_per_channel=True))
-        # strict=True: non-strict export leaves the residual adds without the source record the
+        # strict export (export_graph): non-strict leaves the residual adds without the source record the
         # quantizer matches them by, so they stayed float (dequantise, add, quantise: 22 extra ops).
-        graph = quantize_pt2e.prepare_pt2e(torch.export.export(model, example, strict=True).module(), quantizer)
-        with torch.no_grad():
-            for c in calib:
-                graph(torch.from_numpy(normalise(c, crop.mean, crop.std, channels_last=True)))
-        graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
+        graph, quantizer = quantize_graph(export_graph(model, example[0]), crop, calib, float_layers)
         litert_torch.convert(graph, example, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer)).export(str(out))
         converter = "litert_torch.convert + torchao PT2E (PT2EQuantizer, symmetric per-channel, static)"
+        if float_layers:
+            converter += f"; {len(float_layers)} layer(s) left float (float_layers)"
     else:
+        if float_layers:
+            raise ValueError("float_layers is for int8 only")
         litert_torch.convert(model, example).export(str(out if precision == "fp32" else out.with_name(".fp32.tflite")))
         converter = "litert_torch.convert"
         if precision == "fp16":

@@ -1,0 +1,146 @@
+"""The quantisation debugger (edgemark quant-debug) and export --nme-budget: real PT2E int8
+graphs run in torch, a real .tflite file run by ai-edge-litert, on a small trained model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from edgemark.checkpoint import load_checkpoint, load_model
+from edgemark.data.lists import read_list
+from edgemark.errors import EdgemarkError
+from edgemark.export.calibration import calibration_crops
+from edgemark.export.pipeline import export_all
+from edgemark.export.quant_debug import Debugger, export_graph, graph_predict, quantize_graph, ranked, validation_set
+from edgemark.export.tflite import ChannelsLastInput
+from edgemark.predictors.load import load_predictor
+from edgemark.predictors.torch_predictor import TorchPredictor
+from edgemark.preprocess import normalise
+from edgemark.profile.layers import layer_of, module_from_onnx_name
+
+from test_cli import edgemark
+
+CALIB = 16
+# the layers whose NME alone float the fixture measures (one int8 graph each): a first convolution, a
+# depthwise one, a residual addition, the head's convolution and its linear layer
+MEASURED = ["features.0", "features.1.block.0", "features.3", "head.fc", "head.reduce"]  # model order
+
+
+@pytest.fixture(scope="module")
+def debugged(trained_checkpoint, small_lists):
+    loaded, state = load_model(trained_checkpoint), load_checkpoint(trained_checkpoint)
+    train = read_list(small_lists / "trainImageList.txt")
+    calib, _ = calibration_crops(train, loaded.crop, CALIB, 0)
+    val = validation_set(train, state, loaded.crop, loaded.scheme.interocular)
+    debugger = Debugger(loaded.model, loaded.crop, calib, val)
+    return debugger, debugger.table(layers=MEASURED), loaded
+
+
+def test_debugger_layers_are_the_models_and_profiles_names(debugged, tmp_path):
+    debugger, rows, loaded = debugged
+    modules = dict(loaded.model.named_modules())
+    residual = {name for name, m in modules.items() if getattr(m, "residual", False)}
+    assert set(debugger.layers) <= set(modules) and {"features.0", "head.reduce", "head.fc"} <= set(debugger.layers)
+    assert residual and residual <= set(debugger.layers)  # each residual addition is a layer of its own
+    # every convolution unit is one layer: a conv's parent Sequential (features.1.block.0), never the conv itself
+    assert not any(isinstance(modules[layer], torch.nn.Conv2d) for layer in debugger.layers)
+    # the names edgemark profile gives the same network's ONNX operators
+    torch.onnx.export(loaded.model.eval(), (torch.zeros(1, 3, loaded.crop.size, loaded.crop.size),), str(tmp_path / "m.onnx"),
+                      dynamo=False)
+    import onnx
+
+    profiled = {layer_of(*module_from_onnx_name(n.name)) for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert set(debugger.layers) <= profiled, set(debugger.layers) - profiled
+
+
+def test_debugger_measures_each_layer_against_fp32(debugged):
+    debugger, rows, loaded = debugged
+    crops = debugger.val.crops
+    with torch.no_grad():
+        reference = loaded.model(torch.from_numpy(normalise(crops, loaded.crop.mean, loaded.crop.std))).numpy()
+    # the all-float graph is the network; the all-int8 one is not
+    assert np.abs(graph_predict(debugger.fp32, crops, loaded.crop) - reference).max() < 1e-4
+    assert np.abs(graph_predict(debugger.int8, crops, loaded.crop) - reference).max() > 1e-4
+    assert debugger.fp32_nme == pytest.approx(debugger.val.nme(reference, loaded.crop.size), abs=1e-6)
+    assert [r.layer for r in rows] == MEASURED
+    for r in rows:
+        assert 0 < r.relative_error < 1 and 0.5 < r.cosine <= 1 + 1e-9, r
+        assert r.gain_pp == pytest.approx((debugger.int8_nme - r.nme_alone_float) * 100)
+    gains = [next(r.gain_pp for r in rows if r.layer == layer) for layer in ranked(rows)]
+    assert gains == sorted(gains, reverse=True)
+    # a graph that takes its calibration from the all-int8 graph's observers is the graph calibrated itself
+    top = ranked(rows)[0]
+    graph, _ = quantize_graph(export_graph(ChannelsLastInput(loaded.model), torch.zeros(2, loaded.crop.size, loaded.crop.size, 3),
+                                           dynamic_batch=True), loaded.crop, debugger.calib, [top])
+    own = debugger.val.nme(graph_predict(graph, crops, loaded.crop), loaded.crop.size)
+    assert own == pytest.approx(next(r.nme_alone_float for r in rows if r.layer == top), abs=1e-7)
+
+
+def test_greedy_choice_measures_the_combination(debugged):
+    debugger, rows, _ = debugged
+    budget = max(0.0, debugger.drop_pp(()) / 2)
+    chosen, steps = debugger.choose(budget, rows)
+    assert steps[-1]["drop_pp"] <= budget and all(s["drop_pp"] > budget for s in steps[:-1])
+    assert [s["added"] for s in steps[1:]] == ranked(rows)[: len(chosen)]
+    assert steps[-1]["nme"] == pytest.approx(debugger.nme(chosen))
+
+
+def test_nme_budget_export_is_a_real_tflite_within_budget(debugged, trained_checkpoint, small_lists, tmp_path):
+    debugger, rows, loaded = debugged
+    # a budget the all-int8 model misses in torch, so some layers must stay float
+    budget = round(max(debugger.drop_pp(()) / 2, 0.0), 4)
+    train, test = read_list(small_lists / "trainImageList.txt"), read_list(small_lists / "testImageList.txt")
+    _, results = export_all(trained_checkpoint, tmp_path / "out", ["tflite"], ["int8"], test, train, calib_size=CALIB,
+                            nme_budget=budget)
+    (result,) = results
+    manifest = result.manifest
+    assert manifest["nme_budget_pp"] == budget and isinstance(manifest["float_layers"], list)
+    assert set(manifest["float_layers"]) <= set(debugger.layers)
+    if debugger.drop_pp(()) > 0:
+        assert manifest["float_layers"], "the torch simulation said some layers must stay float"
+    validation = manifest["nme_budget"]["validation"]
+    assert validation["drop_pp"] <= budget and validation["faces"] == len(debugger.val.crops)
+    # measured again here, in ai-edge-litert, on the same validation faces
+    predictor = load_predictor(result.folder)
+    assert "LiteRT" in predictor.description and predictor.input["dtype"] == np.int8
+    nme = debugger.val.nme(predictor.predict_crops(debugger.val.crops), loaded.crop.size)
+    fp32 = debugger.val.nme(TorchPredictor(trained_checkpoint).predict_crops(debugger.val.crops), loaded.crop.size)
+    assert (nme - fp32) * 100 == pytest.approx(validation["drop_pp"], abs=1e-6) and (nme - fp32) * 100 <= budget
+    assert manifest["accuracy"]["faces"] == len(test)  # and the usual test-list check ran
+    # the float layers are float in the file: float32 weights, one conv/FC per float conv/FC layer
+    floats = [t for t in predictor.interpreter.get_tensor_details() if t["dtype"] == np.float32 and len(t["shape"]) >= 2]
+    computes = [layer for layer in manifest["float_layers"] if not any(layer == r for r in _residual_names(loaded.model))]
+    assert len(floats) >= len(computes)
+
+
+def _residual_names(model):
+    return [name for name, m in model.named_modules() if getattr(m, "residual", False)]
+
+
+def test_bad_budgets_and_targets_are_refused(trained_checkpoint, small_lists, tmp_path):
+    train = read_list(small_lists / "trainImageList.txt")
+    with pytest.raises(EdgemarkError, match="percentage points >= 0"):
+        export_all(trained_checkpoint, tmp_path / "a", ["tflite"], ["int8"], None, train, nme_budget=-0.1)
+    with pytest.raises(EdgemarkError, match="needs --target tflite --precision int8"):
+        export_all(trained_checkpoint, tmp_path / "b", ["onnx"], ["int8"], None, train, nme_budget=0.05)
+    for args, message in ((["--nme-budget", "-1"], "percentage points >= 0"), (["--nme-budget", "nan"], "percentage points >= 0"),
+                          (["--nme-budget", "0.05", "--precision", "fp32"], "needs --target tflite --precision int8")):
+        done = edgemark("export", "--checkpoint", trained_checkpoint, "--target", "tflite", "--precision", "int8", *args,
+                        "--out", tmp_path / "c", "--data", small_lists)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+    done = edgemark("quant-debug", trained_checkpoint, "--target", "onnx", "--data", small_lists)
+    assert done.returncode == 2 and "tflite" in done.stderr
+
+
+def test_quant_debug_cli_writes_its_table(trained_checkpoint, small_lists, tmp_path):
+    done = edgemark("quant-debug", trained_checkpoint, "--no-nme", "--faces", "10", "--calib-size", "8", "--data", small_lists,
+                    "--json", tmp_path / "q.json", "--md", tmp_path / "q.md", "--top", "3")
+    assert done.returncode == 0, done.stderr
+    rep = json.loads((tmp_path / "q.json").read_text())
+    assert rep["validation"]["faces"] == 10 and rep["calibration"]["faces"] == 8 and len(rep["rows"]) == rep["layers_quantised"]
+    assert all(r["nme_alone_float"] is None for r in rep["rows"])
+    md = (tmp_path / "q.md").read_text()
+    assert "| rank | layer | rel. error | cosine |" in md and "head.fc" in md and md.count("\n| ") - 1 == len(rep["rows"])
