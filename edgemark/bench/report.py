@@ -378,6 +378,7 @@ def peer_pipeline_ratios(results: dict) -> list[dict]:
     for peer in (r for r in rows if r.get("peer")):
         same = [r for r in rows if not r.get("peer") and r.get("artifact") and r["detector"] in (peer["detector"], peer["detector"] + "-int8")
                 and r["threads"] == peer["threads"] and bool(r.get("tracked")) == bool(peer.get("tracked"))]
+        same = [r for r in same if r["p50_ms"] > 0]  # a ratio needs a time (validate_results lets a 0 through)
         if same:
             ours = min(same, key=lambda r: r["p50_ms"])
             out.append({"peer": peer, "ours": ours, "ratio": peer["p50_ms"] / ours["p50_ms"]})
