@@ -93,12 +93,14 @@ def test_nme_budget_export_is_a_real_tflite_within_budget(debugged, trained_chec
     # a budget the all-int8 model misses in torch, so some layers must stay float
     budget = round(max(debugger.drop_pp(()) / 2, 0.0), 4)
     train, test = read_list(small_lists / "trainImageList.txt"), read_list(small_lists / "testImageList.txt")
+    # the search over the fixture's layers only (one int8 graph each to rank them), the head's linear layer among them
     _, results = export_all(trained_checkpoint, tmp_path / "out", ["tflite"], ["int8"], test, train, calib_size=CALIB,
-                            nme_budget=budget)
+                            nme_budget=budget, float_candidates=MEASURED)
     (result,) = results
     manifest = result.manifest
     assert manifest["nme_budget_pp"] == budget and isinstance(manifest["float_layers"], list)
-    assert set(manifest["float_layers"]) <= set(debugger.layers)
+    assert set(manifest["float_layers"]) <= set(MEASURED)
+    assert manifest["nme_budget"]["torch_simulation"]["ranked"] in (None, ranked(rows))  # the same ranking as the fixture's
     if debugger.drop_pp(()) > 0:
         assert manifest["float_layers"], "the torch simulation said some layers must stay float"
     validation = manifest["nme_budget"]["validation"]
@@ -126,6 +128,9 @@ def test_bad_budgets_and_targets_are_refused(trained_checkpoint, small_lists, tm
         export_all(trained_checkpoint, tmp_path / "a", ["tflite"], ["int8"], None, train, nme_budget=-0.1)
     with pytest.raises(EdgemarkError, match="needs --target tflite --precision int8"):
         export_all(trained_checkpoint, tmp_path / "b", ["onnx"], ["int8"], None, train, nme_budget=0.05)
+    with pytest.raises(EdgemarkError, match="float candidates features.99: no int8 layer of this model"):
+        export_all(trained_checkpoint, tmp_path / "d", ["tflite"], ["int8"], None, train, calib_size=4, nme_budget=0.0,
+                   float_candidates=["features.99", "head.fc"])
     for args, message in ((["--nme-budget", "-1"], "percentage points >= 0"), (["--nme-budget", "nan"], "percentage points >= 0"),
                           (["--nme-budget", "0.05", "--precision", "fp32"], "needs --target tflite --precision int8")):
         done = edgemark("export", "--checkpoint", trained_checkpoint, "--target", "tflite", "--precision", "int8", *args,

@@ -134,14 +134,16 @@ def foreign_artifacts(out: Path, sha256: str) -> list[tuple[Path, dict]]:
 
 def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
                calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False,
-               jobs: int = 1, nme_budget: float | None = None) -> tuple[dict | None, list[ExportResult]]:
+               jobs: int = 1, nme_budget: float | None = None,
+               float_candidates: list[str] | None = None) -> tuple[dict | None, list[ExportResult]]:
     """Export every (target, precision); returns the torch reference accuracy and one result per artifact,
     in target x precision order. ``jobs``: conversions run at once, in worker processes (1: here, one after another).
     An export folder holds one checkpoint's artifacts: artifacts of another checkpoint in
     ``out`` are an error, or deleted first with ``replace``.
     ``nme_budget`` (TFLite int8 only): the fewest layers left float for the int8 model's NME
     drop against fp32 on the checkpoint's validation faces to be within that many percentage
-    points (``quant_debug``: ranked in torch, then the real artifact measured in LiteRT)."""
+    points (``quant_debug``: ranked in torch, then the real artifact measured in LiteRT);
+    ``float_candidates``: the layers it may keep float (default: every int8 layer)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if nme_budget is not None:
         from .quant_debug import check_budget
@@ -184,7 +186,7 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     torch_parity = reference.predict_crops(parity)
     budget = None
     if nme_budget is not None:
-        budget = _BudgetSearch(reference, state, calib, train_faces, nme_budget, lambda m: on_step(m, 0, total))
+        budget = _BudgetSearch(reference, state, calib, train_faces, nme_budget, lambda m: on_step(m, 0, total), float_candidates)
     tasks = [(target, precision) for target in targets for precision in precisions]
     for target, precision in tasks:
         partial = out / f".{target}-{precision}.partial"
@@ -304,7 +306,7 @@ class _BudgetSearch:
     measures the real artifact in its runtime on the same faces and adds the next-ranked
     layer, re-converting, until it is within budget too."""
 
-    def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step):
+    def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step, candidates=None):
         from .quant_debug import Debugger, validation_set
 
         self.budget_pp, self.crop = budget_pp, reference.crop
@@ -312,7 +314,11 @@ class _BudgetSearch:
         self.val = validation_set(train_faces, state, reference.crop, reference.scheme.interocular)
         on_step(f"quantisation debugger: int8 in torch, {len(self.val.crops)} validation faces")
         self.debugger = Debugger(reference.model, reference.crop, calib, self.val)
-        self._rows, self.on_step = None, on_step
+        self._rows, self.on_step, self.candidates = None, on_step, candidates
+        unknown = sorted(set(candidates or ()) - set(self.debugger.layers))
+        if unknown:
+            raise EdgemarkError(f"float candidates {', '.join(unknown)}: no int8 layer of this model "
+                                f"(edgemark quant-debug lists them: {', '.join(self.debugger.layers[:3])}, ...)")
         self.float_layers, self.steps = [], [{"float_layers": [], "nme": self.debugger.int8_nme, "drop_pp": self.debugger.drop_pp(())}]
         if self.steps[0]["drop_pp"] > budget_pp:  # the ranking is needed only when all-int8 misses the budget
             self.float_layers, self.steps = self.debugger.choose(
@@ -322,7 +328,8 @@ class _BudgetSearch:
     @property
     def rows(self):
         if self._rows is None:
-            self._rows = self.debugger.table(progress=lambda i, n: self.on_step(f"quantisation debugger: layer {i}/{n} alone float"))
+            self._rows = self.debugger.table(progress=lambda i, n: self.on_step(f"quantisation debugger: layer {i}/{n} alone float"),
+                                             layers=self.candidates)
         return self._rows
 
     def meet(self, partial: Path, manifest: dict, model, on_step) -> dict:
