@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -181,8 +182,6 @@ def validation_set(train_faces, state: dict, crop: CropSpec, interocular, faces:
     subset = FaceList(train_faces.path, [train_faces.records[i] for i in val])
     crops, mats = crop_list(subset, crop)
     truth = np.stack([r.landmarks for r in subset.records])
-    from pathlib import Path
-
     return ValidationSet(crops, mats, truth, tuple(interocular),
                          {"list": Path(train_faces.path).name, "faces": int(len(val)), "split_seed": split_seed(recipe),
                           "val_fraction": float(recipe["val_fraction"])})
@@ -219,12 +218,11 @@ class Debugger:
         with torch.no_grad():
             for c in calib:
                 self.observers(self._input(c))
-        self._nme: dict[frozenset, float] = {}
         self.int8 = self.graph(())
         self.layers = quantisable_layers(self.int8)
-        self.fp32 = self.graph(self.layers)
-        self.fp32_nme = self.nme(self.layers)
-        self.int8_nme = self.nme(())
+        self.fp32 = self.graph(self.layers)  # every layer float: the network itself, batch norms folded
+        self._nme = {frozenset(): self._measure(self.int8), frozenset(self.layers): self._measure(self.fp32)}
+        self.int8_nme, self.fp32_nme = self._nme[frozenset()], self._nme[frozenset(self.layers)]
 
     def _input(self, crops: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(normalise(crops, self.crop.mean, self.crop.std, channels_last=True))
@@ -237,21 +235,24 @@ class Debugger:
         """The converted (fake-quantised) graph with ``float_layers`` float."""
         quantize_pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "TFLite int8 quantisation")
         prepared = self._prepare(float_layers)
-        calibrated = _observers(self.observers)
-        for key, observer in _observers(prepared).items():
-            if key not in calibrated:  # an observer the all-int8 graph has not: calibrate this graph itself
-                with torch.no_grad():
-                    for c in self.calib:
-                        prepared(self._input(c))
-                break
-            observer.load_state_dict(calibrated[key].state_dict())
+        calibrated, wanted = _observers(self.observers), _observers(prepared)
+        if set(wanted) <= set(calibrated):
+            for key, observer in wanted.items():
+                observer.load_state_dict(calibrated[key].state_dict())
+        else:  # an observer the all-int8 graph has not: calibrate this graph itself
+            with torch.no_grad():
+                for c in self.calib:
+                    prepared(self._input(c))
         return quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
 
+    def _measure(self, graph) -> float:
+        return self.val.nme(graph_predict(graph, self.val.crops, self.crop), self.crop.size)
+
     def nme(self, float_layers) -> float:
+        """Validation NME of the int8 model with ``float_layers`` float (each combination measured once)."""
         key = frozenset(float_layers)
         if key not in self._nme:
-            graph = self.fp32 if key == frozenset(self.layers) and hasattr(self, "fp32") else self.graph(key)
-            self._nme[key] = self.val.nme(graph_predict(graph, self.val.crops, self.crop), self.crop.size)
+            self._nme[key] = self._measure(self.graph(key))
         return self._nme[key]
 
     def layer_errors(self, crops: int = 64) -> dict[str, tuple[float, float]]:
