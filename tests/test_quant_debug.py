@@ -131,6 +131,11 @@ def test_bad_budgets_and_targets_are_refused(trained_checkpoint, small_lists, tm
     with pytest.raises(EdgemarkError, match="float candidates features.99: no int8 layer of this model"):
         export_all(trained_checkpoint, tmp_path / "d", ["tflite"], ["int8"], None, train, calib_size=4, nme_budget=0.0,
                    float_candidates=["features.99", "head.fc"])
+    # a budget no float set of the candidates meets is refused before any conversion, with the best it found
+    with pytest.raises(EdgemarkError, match=r"not met even with all 1 candidate layers float \(validation drop in torch [+-]"):
+        export_all(trained_checkpoint, tmp_path / "e", ["tflite"], ["int8"], None, train, calib_size=CALIB, nme_budget=0.0,
+                   float_candidates=["features.1.block.0"])
+    assert not list((tmp_path / "e").glob("*tflite*/model.tflite"))
     for args, message in ((["--nme-budget", "-1"], "percentage points >= 0"), (["--nme-budget", "nan"], "percentage points >= 0"),
                           (["--nme-budget", "0.05", "--precision", "fp32"], "needs --target tflite --precision int8")):
         done = edgemark("export", "--checkpoint", trained_checkpoint, "--target", "tflite", "--precision", "int8", *args,

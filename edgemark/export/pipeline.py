@@ -323,6 +323,12 @@ class _BudgetSearch:
         if self.steps[0]["drop_pp"] > budget_pp:  # the ranking is needed only when all-int8 misses the budget
             self.float_layers, self.steps = self.debugger.choose(
                 budget_pp, self.rows, progress=lambda s: on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
+            if self.steps[-1]["drop_pp"] > budget_pp:  # only with candidates: every layer float is fp32 itself
+                best = min(range(len(self.steps)), key=lambda i: self.steps[i]["drop_pp"])
+                raise EdgemarkError(f"--nme-budget {budget_pp}: not met even with all {len(self.rows)} candidate layers float "
+                                    f"(validation drop in torch {self.steps[-1]['drop_pp']:+.3f} pp; the least, "
+                                    f"{self.steps[best]['drop_pp']:+.3f} pp, with the first {best} of them by gain); "
+                                    "allow a larger drop or more candidates")
         self.fp32_nme = self.val.nme(reference.predict_crops(self.val.crops), reference.crop.size)
 
     @property
@@ -348,7 +354,8 @@ class _BudgetSearch:
             order = ranked(self.rows)
             rest = [layer for layer in order if layer not in self.float_layers]
             if not rest:
-                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with every layer float (the TFLite model's "
+                which = f"all {len(self.rows)} candidate layers" if self.candidates else "every layer"
+                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with {which} float (the TFLite model's "
                                     f"validation drop is {drop:+.3f} pp against torch fp32); allow a larger drop")
             self.float_layers = sorted([*self.float_layers, rest[0]], key=layer_sort_key)
             on_step(f"LiteRT drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
