@@ -48,6 +48,9 @@ class Run:
 
 
 NOT_HERE = {
+    "edgemark export --checkpoint mobilenetv2_96 --target tflite --precision int8 --nme-budget 0.05 --data ~/data/cuhk --out runs/export/budget005":
+        "the layer search on the shipped model takes about 20 min on 2 cores; tests/test_quant_debug.py runs --nme-budget "
+        "through a real LiteRT conversion on the fixture checkpoint, and benchmarks/quant-debug-2026-12-04 has this run",
     "python3 -m venv .venv && .venv/bin/pip install -e '.[dev,all]' && .venv/bin/edgemark models fetch && .venv/bin/edgemark eval "
     "--model mobilenetv2_96 --data ../shared/datasets/cuhk_facepoint --box detector":
         "the install itself: .ci/run runs it on a fresh machine (and the eval below runs here)",
@@ -103,6 +106,9 @@ RUNS = {
     "edgemark export --checkpoint runs/mnv2/best.pt --target all --precision all --out exported/mnv2 --data ~/data/cuhk":
         Run(add=["--calib-size", "16"]),
     "edgemark eval --model exported/mnv2/tflite-int8 --data ~/data/cuhk": Run(),
+    # the per-layer error columns as typed; the per-layer NME search (63 int8 graphs on 1,000 validation faces,
+    # 18 min on 2 busy cores) runs in tests/test_quant_debug.py on the small fixture checkpoint
+    "edgemark quant-debug mobilenetv2_96 --target tflite --data ~/data/cuhk --md quant-debug.md": Run(add=["--no-nme"]),
     "edgemark bench --model mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
         Run(add=["--target", "tflite", "--precision", "int8", *SHORT_BENCH]),
     "edgemark bench compare benchmarks/A benchmarks/B": Run(),
