@@ -4,8 +4,9 @@ A ``--model`` (or ``load_predictor``/``load_pipeline`` argument) is one of:
 
 - a path that exists (an artifact folder, its ``manifest.json``, an export folder, a ``.pt``
   checkpoint): taken as it is, as always;
-- a shipped model's name, ``mobilenetv2_96`` (the 5-point default) or ``drive23`` (23
-  points: the labelled five, eyelids and lips), meaning its default artifact (int8 TFLite)
+- a shipped model's name, ``mobilenetv2_96`` (the 5-point default), ``drive23`` (23
+  points: the labelled five, eyelids and lips) or ``dense68`` (73 points: the labelled five,
+  then the 68 iBUG 300-W points), meaning its default artifact (int8 TFLite)
   where one artifact is wanted, and every shipped artifact of it where a folder is (bench);
 - ``NAME/ARTIFACT``, e.g. ``drive23/onnx-int8``: that artifact of a shipped model.
 
@@ -42,6 +43,9 @@ SHIPPED_MODELS = (
     ShippedModel("drive23", "mobilenetv2_96_drive23",
                  "the same network with 23 points: the labelled five, eyelids and lips (drive mode's eye closure and yawns)",
                  aliases=("mobilenetv2_96_drive23",)),
+    ShippedModel("dense68", "mobilenetv2_96_dense68",
+                 "the same network with 73 points: the labelled five, then the 68 iBUG 300-W points taught by MediaPipe's "
+                 "face mesh (the dense face filters)", aliases=("mobilenetv2_96_dense68",)),
 )
 DEFAULT_MODEL = "mobilenetv2_96"
 DEFAULT_ARTIFACT = "tflite-int8"  # what predict, demo and eval run unless told otherwise

@@ -3,9 +3,9 @@ teacher mapping) and the dense face filters that follow them (face paint warped 
 triangles, glasses by three points, lip tint), on a real clip of CUHK photos
 (``tests/filters_clip.py``).
 
-Until the trained dense68 model ships, the landmarks are the teacher's own
-(``mediapipe:dense68``: the face mesh mapped to the 5 + 68 points), run through the same
-demo pipeline a trained model runs through."""
+The filters run twice: with the teacher's own points (``mediapipe:dense68``: the face mesh
+mapped to the 5 + 68 points) and with the shipped model it taught (``dense68``, its int8
+TFLite artifact), each through the same demo pipeline."""
 
 from __future__ import annotations
 
@@ -143,19 +143,25 @@ def read_frames(path: Path) -> list[np.ndarray]:
         frames.append(frame)
 
 
+@pytest.fixture(scope="module", params=[TEACHER, "dense68"])
+def model(request):
+    """The teacher, and the shipped student it taught."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def frames_and_points(clip, detector_models):
+def frames_and_points(clip, detector_models, model):
     """Each input frame and the teacher's 68 points on it (the pipeline on the frame alone:
     no tracking, no smoothing)."""
     from edgemark.pipeline import load_pipeline
 
-    pipeline = load_pipeline(TEACHER, threads=1)
+    pipeline = load_pipeline(model, threads=1)
     frames = read_frames(clip)
     assert len(frames) == TOTAL
     points = []
     for f in frames:
         faces = pipeline(f)
-        assert faces, "the teacher finds every face of the clip"
+        assert faces, f"{model} finds every face of the clip"
         points.append(faces[0].landmarks[5:])
     return frames, points
 
@@ -187,10 +193,10 @@ def changed(a: np.ndarray, b: np.ndarray, threshold: int = 60, opened: bool = Tr
 
 
 @pytest.fixture(scope="module")
-def painted(clip, tmp_path_factory, detector_models):
+def painted(clip, tmp_path_factory, detector_models, model):
     """The face paint alone, through the CLI demo (detector, tracker, smoothing, filters)."""
     out = tmp_path_factory.mktemp("filters68_out") / "paint.mp4"
-    done = subprocess.run([sys.executable, "-m", "edgemark", "demo", "--model", TEACHER, "--source", str(clip), "--mode",
+    done = subprocess.run([sys.executable, "-m", "edgemark", "demo", "--model", model, "--source", str(clip), "--mode",
                            "filters", "--filters", "face_paint", "--out", str(out), "--no-window", "--threads", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -227,7 +233,7 @@ def test_the_face_paint_leaves_the_mouths_opening_and_moves_with_the_face(frames
         opening = polygon_mask(frames[i].shape, p[INNER_LIP], grow=-3)
         lips = polygon_mask(frames[i].shape, p[OUTER_LIP]) & ~polygon_mask(frames[i].shape, p[INNER_LIP], grow=3)
         if line == OPEN:
-            assert opening.sum() > 300, (i, opening.sum())  # the teacher sees the open mouth
+            assert opening.sum() > 200, (i, opening.sum())  # the model sees the open mouth (closed: under 100 px)
             assert paint[opening].mean() < 0.1, (i, paint[opening].mean())  # the paint leaves it open...
             assert paint[lips].mean() > 0.5, (i, paint[lips].mean())  # ...and paints the lips around it
         elif line == CLOSED:

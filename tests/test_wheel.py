@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("detector_models")
 # what the wheel must carry of each shipped model, and only that (edgemark/shipped.py: PACKAGED_ARTIFACTS)
 PACKAGED = {"torch-fp32", "tflite-int8", "onnx-int8", "openvino-int8"}
-SHIPPED_FOLDERS = ("mobilenetv2_96", "mobilenetv2_96_drive23")
-MAX_WHEEL_MIB = 12
+SHIPPED_FOLDERS = ("mobilenetv2_96", "mobilenetv2_96_drive23", "mobilenetv2_96_dense68")
+MAX_WHEEL_MIB = 16  # three models of about 3.5 MiB compressed each, the code and the demo assets
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_installed_edgemark_runs_from_an_empty_folder(installed, empty, data_dir
     assert edgemark(installed, empty, "--version").stdout.strip() == f"edgemark {__version__}"
     listed = edgemark(installed, empty, "models", "list").stdout
     site = python(installed, empty, "import edgemark, pathlib; print(pathlib.Path(edgemark.__file__).parent)")
-    assert "mobilenetv2_96" in listed and "drive23" in listed and "tflite int8" in listed
+    assert "mobilenetv2_96" in listed and "drive23" in listed and "dense68" in listed and "tflite int8" in listed
     assert str(ROOT) not in listed and not site.startswith(str(ROOT)), "the venv must use the installed package, not the clone"
 
     photo = shutil.copy(data_dir / "lfw_5590" / "Aaron_Eckhart_0001.jpg", empty / "photo.jpg")
@@ -135,9 +135,9 @@ def test_installed_demo_eval_bench_and_export(installed, empty, data_dir):
     from demo_video import build_video
 
     clip = build_video(data_dir, empty / "clip.avi")
-    for mode in ("drive", "filters"):
-        out = empty / f"{mode}.mp4"
-        edgemark(installed, empty, "demo", "--model", "drive23", "--mode", mode, "--source", clip, "--no-window", "--out", out)
+    for model, mode in (("drive23", "drive"), ("drive23", "filters"), ("dense68", "filters")):  # dense68: the dense filters
+        out = empty / f"{model}-{mode}.mp4"
+        edgemark(installed, empty, "demo", "--model", model, "--mode", mode, "--source", clip, "--no-window", "--out", out)
         cap = cv2.VideoCapture(str(out))
         assert cap.read()[0], f"{out}: no frame written"
 
