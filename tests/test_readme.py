@@ -135,6 +135,7 @@ RUNS = {
     "edgemark demo --model mobilenetv2_96 --source 0": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
     "edgemark demo --source drive.mp4 --mode drive --out annotated.mp4 --events events.jsonl --no-window": Run(),
     "edgemark demo --source 0 --mode filters": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
+    "edgemark demo --model dense68 --source 0 --mode filters": Run(sub={"0": "drive.mp4"}, add=["--max-frames", "40"]),
     "edgemark demo --model drive23 --source drive.mp4 --events events.jsonl --no-window": Run(),
     # the study of docs/study-pipeline.md, cut to a few faces, one detector and one condition (the last option wins)
     "python -m edgemark.studies.detector_study --data ~/data/cuhk --candidates 0.5,0.3,0.2,0.1 --detectors blazeface,blazeface-full,haar "
@@ -305,7 +306,11 @@ def test_readme_command_runs_as_typed(line, workspace, small_lists, archive_url,
         if shutil.which("Xvfb"):
             display = f":{150 + os.getpid() % 100}"
             xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
+            socket = Path("/tmp/.X11-unix") / f"X{display[1:]}"
+            for _ in range(100):  # until the server listens (the previous command's server, same number, has exited)
+                if socket.exists():
+                    break
+                time.sleep(0.1)
             env["DISPLAY"] = display
         else:
             run = Run(sub=run.sub, add=[*run.add, "--no-window", "--events", "webcam_events.jsonl"])
@@ -314,7 +319,8 @@ def test_readme_command_runs_as_typed(line, workspace, small_lists, archive_url,
                               timeout=1200, env=env)
     finally:
         if xvfb:
-            xvfb.kill()
+            xvfb.terminate()
+            xvfb.wait(timeout=30)  # its socket and lock gone before the next command's server takes the number
     assert done.returncode == run.exit_code, f"{line}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "Traceback" not in done.stderr
     check = CHECKS.get(line)
