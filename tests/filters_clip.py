@@ -34,13 +34,10 @@ def segment_of(frame: int) -> tuple[int, int]:
 
 
 def frame_of(image: np.ndarray, dx: int) -> np.ndarray:
-    canvas = np.full((480, 640, 3), 90, np.uint8)
-    scale = 360 / max(image.shape[:2])
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    h, w = small.shape[:2]
-    y, x = (480 - h) // 2, (640 - w) // 2 + dx
-    canvas[y : y + h, x : x + w] = small
-    return canvas
+    """The photo on a 640x480 grey frame, shifted ``dx`` pixels (the demo clip's placement)."""
+    from demo_video import _place
+
+    return _place(image, np.zeros((0, 2)), dx)[0]
 
 
 def build_clip(data_dir: Path, path: Path) -> Path:
