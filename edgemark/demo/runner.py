@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import EdgemarkError
-from ..head_pose import camera_matrix, head_pose, pose_reference, reference_points
+from ..head_pose import camera_matrix, pose_model
 from .drive import DriveConfig, DriveMonitor
 from .filters import FaceFilters
 from .hud import draw_face, draw_hud, status_lines, unreadable_frame
@@ -168,7 +168,7 @@ class _Demo:
         self.smoother = OneEuroFilter(options.min_cutoff, options.beta) if options.smooth else None
         self.monitor = DriveMonitor(scheme, options.drive) if options.mode == "drive" else None
         self.filters = FaceFilters(scheme, options.filters) if options.mode == "filters" else None
-        self.reference = pose_reference(scheme)  # the 5 points of the head pose, from any scheme that has them
+        self.pose = pose_model(scheme)  # the rigid points of the 68, else the 5 reference points (None: no pose)
         self.last_box = None  # the last tracked face's box
         self.stage_ms = {"detect": 0.0, "landmarks": 0.0, "total": 0.0}  # moving averages, for the HUD
         self.stage_sum, self.timed = {"detect": 0.0, "landmarks": 0.0, "total": 0.0}, 0
@@ -215,9 +215,9 @@ class _Demo:
         t0 = time.perf_counter()
         points, box, detected = self.landmarks(frame, t)
         pose = None
-        if points is not None and self.reference:
+        if points is not None and self.pose:
             camera = camera_matrix(frame.shape[1], frame.shape[0], self.options.focal)
-            pose = head_pose(reference_points(points, self.reference), camera)
+            pose = self.pose(points, camera)
         self.summary["yaw"].append(None if pose is None else round(pose[0], 2))
         events = self.monitor.update(t, index, points, pose) if self.monitor else []
         if self.filters and points is not None:
