@@ -42,6 +42,7 @@ def export(
     test_list: Optional[Path] = typer.Option(None, "--test-list", help="List for the accuracy check (default: DATA/testImageList.txt); "
                                              "a model of another scheme needs a list in its points (edgemark data pseudo-label)."),
     images: Optional[Path] = ImagesOption,
+    fmt: str = typer.Option("cuhk", "--format", help="Layout of --test-list: cuhk, wflw or 300w (as edgemark train and eval)."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Conversions run at once, each in its own process "
                                        "(default: one per CPU core, at most 4; 1: one after another in this process)."),
     nme_budget: Optional[float] = typer.Option(None, "--nme-budget", help="With --target tflite --precision int8: keep the fewest "
@@ -92,7 +93,7 @@ def export(
         train_faces = read_list(data_dir / "trainImageList.txt")
         points = len(load_checkpoint(checkpoint)["scheme"]["names"])
         if test_list is not None:
-            test_faces = read_list(test_list, num_points=points, image_root=images)
+            test_faces = read_list(test_list, fmt, num_points=points, image_root=images)
         elif points != 5:
             raise EdgemarkError(f"{checkpoint}: a {points}-point model needs --test-list in its points for the accuracy check "
                                 f"(e.g. edgemark data pseudo-label --list {data_dir / 'testImageList.txt'}, then --images {data_dir})")

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ..errors import EdgemarkError
+from ..errors import DataError, EdgemarkError
 from .common import (DataOption, DetectorModelOption, DetectorOption, ImagesOption, ListOption, RefineOption, TtaOption, app, console,
                      int_list, open_list, progress_bar, resolve_data)
 
@@ -23,6 +23,10 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from last.pt."),
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
+    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (PATH, box, points), wflw (the WFLW annotation "
+                            "files: 98 points, box, 6 attributes, PATH) or 300w (--list: a folder of images with a .pts "
+                            "file beside each, or a text list of image paths; the box is the points' bounding box). The "
+                            "list's points must be the recipe's scheme (WFLW: recipes/mobilenetv2_96_wflw98.yaml)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's epoch count (a resumed run keeps the count it was "
                                          "started with: to train further, start a new run with --init)."),
     subset: Optional[int] = typer.Option(None, help="Use only the first N faces of the list (smoke runs)."),
@@ -49,7 +53,17 @@ def train(
     from ..train import train as run_training
 
     rec = load_recipe(recipe)
-    faces = open_list(list_file, data, "trainImageList.txt", "cuhk", load_scheme(rec.scheme).num_points, images, skip_bad)
+    if fmt == "mtfl":
+        raise EdgemarkError("--format mtfl has no face boxes, and training crops by the list's boxes: use a cuhk, wflw "
+                            "or 300w list")
+    scheme = load_scheme(rec.scheme)
+    try:
+        faces = open_list(list_file, data, "trainImageList.txt", fmt, scheme.num_points, images, skip_bad)
+    except DataError as e:  # a list of another scheme: say which scheme the recipe wants
+        if e.path is None or "points" not in e.message:
+            raise
+        raise DataError(f"{e.message} (recipe {recipe} trains scheme {scheme.name}, {scheme.num_points} points; "
+                        f"--format {fmt})", e.path, e.line) from None
     if not 0.0 <= distill_weight <= 1.0:
         raise EdgemarkError("--distill-weight must be between 0 and 1")
     options = TrainOptions(resume=resume, subset=subset, epochs=epochs, cache_dir=cache, threads=threads,
@@ -107,7 +121,7 @@ def eval_command(
     data: Optional[Path] = DataOption,
     list_file: Optional[Path] = ListOption,
     images: Optional[Path] = ImagesOption,
-    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (with boxes), mtfl (no box) or wflw."),
+    fmt: str = typer.Option("cuhk", "--format", help="List layout: cuhk (with boxes), mtfl (no box), wflw or 300w (a folder of images with .pts files, or a list of image paths)."),
     box: Optional[str] = typer.Option(None, help="Box to crop by: detector (the pipeline on the full photos, as a user meets it), "
                                       "given (the list's), image (the whole photo), or landmarks. Default: given for a list "
                                       "with boxes, detector for one without (mtfl)."),

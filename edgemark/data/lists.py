@@ -1,4 +1,4 @@
-"""Parsers for landmark list files: CUHK (LFW+Net), MTFL and WFLW.
+"""Parsers for landmark list files: CUHK (LFW+Net), MTFL, WFLW and 300-W (``.pts`` files).
 
 Every parser returns ``FaceRecord``s with the box as (left, top, right, bottom) in image
 pixels (or ``None`` when the list has no box) and landmarks as a (K, 2) array. A bad
@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import DataError
 
-LIST_FORMATS = ("cuhk", "mtfl", "wflw")
+LIST_FORMATS = ("cuhk", "mtfl", "wflw", "300w")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _LARGEST = float(np.finfo(np.float32).max)
 
 
@@ -96,10 +97,20 @@ def _is_float(v: str) -> bool:
         return False
 
 
+def _other_count(coordinates: int, num_points: int) -> str:
+    """A hint when a line's field count is that of another point count: the list is of
+    another scheme than the one asked for (a 68-point list for a 98-point recipe, say)."""
+    if coordinates > 0 and coordinates % 2 == 0 and coordinates // 2 != num_points:
+        return f": a line of {coordinates // 2} points, but the scheme has {num_points}"
+    return ""
+
+
 def _parse_cuhk(fields: list[str], path: str, line: int, num_points: int):
     expected = 1 + 4 + 2 * num_points
     if len(fields) != expected:
-        raise DataError(f"expected {expected} fields (PATH left right top bottom x1 y1 ... x{num_points} y{num_points}), got {len(fields)}", path, line)
+        raise DataError(f"expected {expected} fields (PATH left right top bottom x1 y1 ... x{num_points} y{num_points}), got {len(fields)}"
+                        + (": its first field is a number, not the image path: not a CUHK line (another --format?)"
+                           if _is_float(fields[0]) else _other_count(len(fields) - 5, num_points)), path, line)
     values = _floats(fields[1:], path, line)
     left, right, top, bottom = values[:4]
     if not (right > left and bottom > top):
@@ -121,13 +132,98 @@ def _parse_wflw(fields: list[str], path: str, line: int, num_points: int):
     # x0 y0 ... x97 y97 xmin ymin xmax ymax pose expression illumination make-up occlusion blur PATH
     expected = 2 * num_points + 4 + 6 + 1
     if len(fields) != expected:
-        raise DataError(f"expected {expected} fields (WFLW: {num_points} x/y pairs, box, 6 attributes, path), got {len(fields)}", path, line)
+        raise DataError(f"expected {expected} fields (WFLW: {num_points} x/y pairs, box xmin ymin xmax ymax, 6 attributes, path), "
+                        f"got {len(fields)}" + (": its last field is a number, not the image path: not a WFLW line (another --format?)"
+                                                if _is_float(fields[-1]) else _other_count(len(fields) - 11, num_points)), path, line)
     values = _floats(fields[: 2 * num_points + 4], path, line)
     points = np.asarray(values[: 2 * num_points], np.float32).reshape(num_points, 2)
     x0, y0, x1, y1 = values[2 * num_points :]
     if not (x1 > x0 and y1 > y0):
         raise DataError(f"empty box: xmin={x0} ymin={y0} xmax={x1} ymax={y1}", path, line)
     return fields[-1], (x0, y0, x1, y1), points
+
+
+def read_pts(path: Path, num_points: int) -> np.ndarray:
+    """A 300-W / iBUG ``.pts`` file (``version: 1``, ``n_points: 68``, ``{``, one ``x y`` a
+    line, ``}``) -> (K, 2) float32 in 0-based pixels (the files count pixels from 1, as
+    Matlab does)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read landmark file: {getattr(e, 'strerror', None) or e}", str(path)) from None
+    lines = text.splitlines()
+    declared, values, inside, start = None, [], False, 0
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("n_points"):
+            try:
+                declared = int(line.split(":", 1)[1])
+            except (IndexError, ValueError):
+                raise DataError(f"bad n_points line: {line!r}", str(path), number) from None
+        elif line == "{":
+            inside, start = True, number
+        elif line == "}":
+            inside = False
+        elif inside:
+            fields = line.split()
+            if len(fields) != 2:
+                raise DataError(f"expected 'x y', got {line!r}", str(path), number)
+            values.append(_floats(fields, str(path), number))
+    count = declared if declared is not None else len(values)
+    if len(values) != count:
+        raise DataError(f"n_points says {count} but {len(values)} points follow", str(path), start or None)
+    if count != num_points:
+        raise DataError(f"{count} points, but the scheme has {num_points}", str(path), start or None)
+    return np.asarray(values, np.float32).reshape(num_points, 2) - 1.0
+
+
+def _read_300w(list_path: Path, root: Path | None, num_points: int, skip_bad: bool, check_images: bool) -> FaceList:
+    """300-W: a folder searched (recursively) for images with a ``.pts`` file beside them, or a
+    text list of image paths (relative to ``root``, default the list's folder). No box: the
+    box is the points' bounding box (as the 300-W challenge's own face boxes are)."""
+    if list_path.is_dir():
+        root = list_path
+        images = sorted(p for p in list_path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.with_suffix(".pts").is_file())
+        entries = [(p, str(p.with_suffix(".pts")), None) for p in images]
+        if not entries:
+            raise DataError("no images with a .pts file beside them (300-W layout)", str(list_path))
+    else:
+        root = root if root is not None else list_path.parent
+        try:
+            text = list_path.read_bytes().decode("utf-8-sig")
+        except OSError as e:
+            raise DataError(f"cannot read list file: {e.strerror or e}", str(list_path)) from None
+        except UnicodeDecodeError as e:
+            raise DataError(f"not a UTF-8 text list (byte {e.start})", str(list_path)) from None
+        entries = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                entries.append((_image_path(root, line), str(list_path), number))
+    records, skipped = [], []
+    for image_path, where, number in entries:
+        try:
+            if check_images and not image_path.is_file():
+                raise DataError(f"image not found: {image_path}", where, number)
+            pts = image_path.with_suffix(".pts")
+            if not pts.is_file():
+                raise DataError(f"no landmark file {pts.name} beside {image_path}", where, number)
+            points = read_pts(pts, num_points)
+            lo, hi = points.min(axis=0), points.max(axis=0)
+            box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+            if check_images:
+                _check_image(image_path, box, where, number)
+        except DataError as e:
+            if not skip_bad:
+                raise
+            skipped.append(str(e))
+            continue
+        records.append(FaceRecord(image_path, box, points, where, number or 0))
+    if not records:
+        raise DataError("no usable faces" + (f" ({len(skipped)} skipped)" if skipped else ""), str(list_path))
+    return FaceList(str(list_path), records, skipped)
 
 
 _PARSERS = {"cuhk": _parse_cuhk, "mtfl": _parse_mtfl, "wflw": _parse_wflw}
@@ -143,9 +239,11 @@ def read_list(
 ) -> FaceList:
     """Parse a landmark list file. Image paths are relative to ``image_root``
     (default: the list file's folder). Accepts CRLF and ``\\`` path separators."""
-    if fmt not in _PARSERS:
+    if fmt not in LIST_FORMATS:
         raise DataError(f"unknown list format {fmt!r}; choose one of {', '.join(LIST_FORMATS)}")
     list_path = Path(list_path)
+    if fmt == "300w":  # a folder of images with .pts files, or a list of image paths
+        return _read_300w(list_path, Path(image_root) if image_root is not None else None, num_points, skip_bad, check_images)
     root = Path(image_root) if image_root is not None else list_path.parent
     try:
         raw = list_path.read_bytes()

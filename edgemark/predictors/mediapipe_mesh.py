@@ -16,7 +16,7 @@ by the labelled eye line).
 
 Views: ``mesh468`` (every mesh point: for teaching), or a landmark scheme that
 ``MESH_POINTS`` maps the mesh onto (``cuhk5``: the peer row; ``drive23``; ``ibug68``, the
-68 iBUG 300-W points; ``dense68``, the 5 CUHK points then the 68).
+68 iBUG 300-W points; ``dense68``, the 5 CUHK points then the 68; ``wflw98``, WFLW's 98).
 """
 
 from __future__ import annotations
@@ -93,6 +93,45 @@ IBUG68_CONTOUR = {
 }
 MIDLINE = (168, 152)  # the face's midline, top to bottom: what "outward" is measured across
 
+
+def _between(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Mesh vertices whose mean is the midpoint of the means of ``a`` and ``b``."""
+    return a * len(b) + b * len(a)
+
+
+# The WFLW 98 points (edgemark/schemes/wflw98.yaml: 0-based, "left" = the smaller x in the
+# image), each the mean of these mesh points. WFLW and iBUG 68 share most points (the
+# standard WFLW -> 68 conversion: contour 2i = jaw i, brows 33-37 / 42-46 = 17-21 / 22-26,
+# nose 51-59 = 27-35, eyes 60 61 63 64 65 67 / 68 69 71 72 73 75 = 36-47, mouth 76-95 =
+# 48-67); those take IBUG68's vertices. The points WFLW adds:
+# - contour 1, 3, ..., 31: midway between the two jaw points beside it (the mesh's oval
+#   ring, and the visible-contour move of both neighbours' inner vertices when both move).
+# - brows: WFLW runs each brow as a closed contour: upper 33-37 (outer tip to the inner
+#   upper corner), lower 38-41 (inner lower corner back out). The upper contour is IBUG68's
+#   (70+46 at the outer tip, then 63 105 66), but the inner end is split into its two
+#   corners: 107 upper, 55 lower; the lower contour is the mesh's 55 65 52 53. The
+#   image-right brow takes the mirror vertices (336 296 334 293 300+276; 285 295 282 283).
+# - eyes: the middle upper / lower lid points 62 / 66 are the mesh's 159 / 145 (386 / 374
+#   on the image-right eye), between the drive23 lid points.
+# - pupils 96, 97: the face mesh (468) has no iris; the pupil is the mean of the eye's six
+#   lid points (the CUHK eye centre, 3.6 / 4.0 % from the labelled eye centres).
+_WFLW_JAW = tuple(
+    g for i in range(17) for g in ((IBUG68[i],) if i == 16 else (IBUG68[i], _between(IBUG68[i], IBUG68[i + 1])))
+)
+WFLW98 = (
+    *_WFLW_JAW,  # contour 0-32
+    (70, 46), (63,), (105,), (66,), (107,), (55,), (65,), (52,), (53,),  # image-left brow 33-41
+    (336,), (296,), (334,), (293,), (300, 276), (283,), (282,), (295,), (285,),  # image-right brow 42-50
+    *IBUG68[27:36],  # nose 51-59
+    (33,), (160,), (159,), (158,), (133,), (153,), (145,), (144,),  # image-left eye 60-67, outer corner first
+    (362,), (385,), (386,), (387,), (263,), (373,), (374,), (380,),  # image-right eye 68-75, inner corner first
+    *IBUG68[48:68],  # mouth 76-95
+    MESH_EYES[0], MESH_EYES[1],  # pupils 96, 97
+)
+WFLW98_CONTOUR = {2 * k: v for k, v in IBUG68_CONTOUR.items()}
+WFLW98_CONTOUR.update({2 * k + 1: IBUG68_CONTOUR[k] + IBUG68_CONTOUR[k + 1]
+                       for k in range(16) if k in IBUG68_CONTOUR and k + 1 in IBUG68_CONTOUR})
+
 MESH_POINTS: dict[str, tuple[tuple[int, ...], ...]] = {
     "cuhk5": _CUHK5,
     "drive23": _CUHK5 + tuple((i,) for i in MESH_EYES[0] + MESH_EYES[1]) + ((82,), (13,), (312,), (317,), (14,), (87,)),
@@ -100,11 +139,13 @@ MESH_POINTS: dict[str, tuple[tuple[int, ...], ...]] = {
     # the dense model's training scheme (edgemark/schemes/dense68.yaml): the 5 CUHK points,
     # then the 68
     "dense68": _CUHK5 + IBUG68,
+    "wflw98": WFLW98,
 }
 # per view: scheme point -> the inner vertices of its visible contour (see IBUG68_CONTOUR)
 MESH_CONTOURS: dict[str, dict[int, tuple[int, ...]]] = {
     "ibug68": IBUG68_CONTOUR,
     "dense68": {len(_CUHK5) + k: v for k, v in IBUG68_CONTOUR.items()},
+    "wflw98": WFLW98_CONTOUR,
 }
 
 # The box rule (face box from landmarks, see preprocess.box_from_landmarks) per view.
@@ -120,6 +161,8 @@ BOX_RULES = {
     # the 68 (with the visible jaw contour) and the 5 + 68: mirror-averaged teacher, 2026-12-04
     "ibug68": {"dx": -0.0171657884363191, "dy": -0.07927399242578995, "side": 0.9253738101742466},
     "dense68": {"dx": -0.017166477846963117, "dy": -0.07927584906303362, "side": 0.9253724564319935},
+    # WFLW's 98 the same way (the same pass gives ibug68's rule above to every digit), 2026-12-04
+    "wflw98": {"dx": -0.017045991256331647, "dy": -0.07919454405670054, "side": 0.9242259133848869},
 }
 
 
@@ -155,7 +198,7 @@ def mesh_to_scheme(mesh: np.ndarray, view: str) -> np.ndarray:
 
 
 class MediaPipeMesh(Predictor):
-    """``view``: "mesh468", or a scheme in ``MESH_POINTS`` ("cuhk5", "drive23", "ibug68", "dense68")."""
+    """``view``: "mesh468", or a scheme in ``MESH_POINTS`` ("cuhk5", "drive23", "ibug68", "dense68", "wflw98")."""
 
     def __init__(self, view: str = "cuhk5", threads: int | None = None, device: str = "cpu", model_file=None):
         from ..detect.model_files import MODEL_FILES, model_path
