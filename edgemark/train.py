@@ -290,7 +290,7 @@ def _prepare_data(recipe: Recipe, faces: FaceList, opts: TrainOptions, world, co
         raise EdgemarkError(f"{faces.path}: {faces.records[0].landmarks.shape[0]} points per face, but the recipe's scheme "
                             f"{scheme.name} has {scheme.num_points}")
     if opts.subset:
-        faces = FaceList(faces.path, faces.records[:opts.subset], faces.skipped)
+        faces = FaceList(faces.path, faces.records[:opts.subset], faces.skipped, faces.points_elsewhere)
     crop = CropSpec(size=recipe.input_size, margin=recipe.margin)
     for builder in (True, False):  # rank 0 builds the crop cache, the others then read it
         if world.main == builder:

@@ -157,26 +157,36 @@ def _write_pts(path: Path, points: np.ndarray) -> None:
 
 def test_300w_folder_and_list(data_dir, tmp_path):
     """300-W's layout: images with a .pts file beside each (68 points, 1-based), read from the folder
-    (recursively) or from a list of image paths; the box is the points' bounding box."""
+    (recursively) or from a list of image paths; the box is the points' bounding box. The ibug68
+    recipe trains on the folder as a 300-W user types it."""
     from edgemark.data.lists import read_list
 
     faces, points = _taught(data_dir, tmp_path, "ibug68")
     folder = tmp_path / "300W" / "01_Indoor"
     folder.mkdir(parents=True)
-    for i, (r, p) in enumerate(zip(faces.records[:4], points[:4])):
-        (folder / f"indoor_{i:03d}.png").symlink_to(r.image_path)  # the suffix is all the reader looks at
+    for i, (r, p) in enumerate(zip(faces.records, points)):
+        (folder / f"indoor_{i:03d}{r.image_path.suffix}").symlink_to(r.image_path)
         _write_pts(folder / f"indoor_{i:03d}.pts", p)
     got = read_list(tmp_path / "300W", "300w", 68)
-    assert len(got) == 4
-    assert np.abs(np.stack([r.landmarks for r in got.records]) - points[:4]).max() < 1e-3
+    assert len(got) == FACES
+    assert np.abs(np.stack([r.landmarks for r in got.records]) - points).max() < 1e-3
+    r = _cli("train", "--recipe", ROOT / "recipes" / "mobilenetv2_96_ibug68.yaml", "--format", "300w", "--list", tmp_path / "300W",
+             "--epochs", 1, "--out", tmp_path / "run", "--cache", tmp_path / "cache", "--workers", 0)
+    assert r.returncode == 0 and (tmp_path / "run" / "best.pt").is_file(), r.stdout + r.stderr
     lo, hi = points[0].min(axis=0), points[0].max(axis=0)
     assert np.allclose(got.records[0].box, (lo[0], lo[1], hi[0], hi[1]), atol=1e-3)
     listed = tmp_path / "300w_images.txt"
-    listed.write_text("01_Indoor/indoor_001.png\n01_Indoor/indoor_003.png\n")
+    listed.write_text("01_Indoor/indoor_001.jpg\n01_Indoor/indoor_003.jpg\n")
     got = read_list(listed, "300w", 68, image_root=tmp_path / "300W")
-    assert [r.image_path.name for r in got.records] == ["indoor_001.png", "indoor_003.png"]
+    assert [r.image_path.name for r in got.records] == ["indoor_001.jpg", "indoor_003.jpg"]
     with pytest.raises(DataError, match="68 points, but the scheme has 98"):
         read_list(tmp_path / "300W", "300w", 98)
+    # the crop cache is keyed by the .pts files' points (the list is a folder, or names images only)
+    from edgemark.data.cache import cache_key
+
+    before = cache_key(read_list(tmp_path / "300W", "300w", 68), 96, 0.2)
+    _write_pts(folder / "indoor_000.pts", points[0] + 1.0)
+    assert cache_key(read_list(tmp_path / "300W", "300w", 68), 96, 0.2) != before
     (folder / "indoor_000.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
     with pytest.raises(DataError, match="indoor_000.pts:3: n_points says 68 but 1 points follow"):
         read_list(tmp_path / "300W", "300w", 68)

@@ -47,7 +47,12 @@ class CropCache:
 
 def cache_key(face_list: FaceList, size: int, margin: float) -> str:
     h = hashlib.sha256()
-    h.update(Path(face_list.path).read_bytes())
+    if face_list.points_elsewhere:  # 300-W: the points and boxes come from .pts files, the list may be a folder
+        h.update(np.stack([r.landmarks for r in face_list.records]).astype(np.float32).tobytes())
+        h.update(np.array([r.box for r in face_list.records], np.float64).tobytes())
+        h.update(json.dumps([str(r.image_path) for r in face_list.records]).encode())
+    else:
+        h.update(Path(face_list.path).read_bytes())
     h.update(json.dumps([CACHE_VERSION, CONTEXT, size, margin, [r.line for r in face_list.records]]).encode())
     h.update(json.dumps(_image_identities(face_list)).encode())
     return h.hexdigest()[:16]

@@ -40,6 +40,9 @@ class FaceList:
     path: str
     records: list[FaceRecord]
     skipped: list[str] = field(default_factory=list)  # "file:line: reason" of skipped lines
+    # True when the points are not in the list file's text (300-W: one .pts file per image; the
+    # list may be a folder): what identifies the list's content is then its records' points
+    points_elsewhere: bool = False
 
     def __len__(self) -> int:
         return len(self.records)
@@ -223,7 +226,7 @@ def _read_300w(list_path: Path, root: Path | None, num_points: int, skip_bad: bo
         records.append(FaceRecord(image_path, box, points, where, number or 0))
     if not records:
         raise DataError("no usable faces" + (f" ({len(skipped)} skipped)" if skipped else ""), str(list_path))
-    return FaceList(str(list_path), records, skipped)
+    return FaceList(str(list_path), records, skipped, points_elsewhere=True)
 
 
 _PARSERS = {"cuhk": _parse_cuhk, "mtfl": _parse_mtfl, "wflw": _parse_wflw}

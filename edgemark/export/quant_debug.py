@@ -179,7 +179,7 @@ def validation_set(train_faces, state: dict, crop: CropSpec, interocular, faces:
         val = val[:faces]
     if len(val) == 0:
         raise EdgemarkError(f"{train_faces.path}: the checkpoint's validation split is empty")
-    subset = FaceList(train_faces.path, [train_faces.records[i] for i in val])
+    subset = FaceList(train_faces.path, [train_faces.records[i] for i in val], points_elsewhere=train_faces.points_elsewhere)
     crops, mats = crop_list(subset, crop)
     truth = np.stack([r.landmarks for r in subset.records])
     return ValidationSet(crops, mats, truth, tuple(interocular),
