@@ -12,7 +12,7 @@ from .common import DataOption, ImagesOption, ListOption, console, data_app, ope
 
 
 # the list layout and landmark scheme, shared by stats and show
-FormatOption = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl or wflw.")
+FormatOption = typer.Option("cuhk", "--format", help="List layout: cuhk, mtfl, wflw or 300w (a folder of images with .pts files, or a list of image paths).")
 SchemeOption = typer.Option("cuhk5", help="Landmark scheme (cuhk5, ibug68, wflw98 or a YAML file).")
 
 
