@@ -22,9 +22,11 @@ RECIPE = ROOT / "recipes" / "mobilenetv2_96_wflw98.yaml"
 FACES = 60
 
 
-def _cli(*args, env=None, timeout=300):
+def _cli(*args, timeout=300):
+    """A user with WFLW or 300-W and without the CUHK set: no EDGEMARK_DATA."""
+    env = {k: v for k, v in os.environ.items() if k != "EDGEMARK_DATA"}
     return subprocess.run([sys.executable, "-m", "edgemark", *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env=env, timeout=timeout)
 
 
 def _taught(data_dir: Path, work: Path, scheme_name: str):
@@ -103,31 +105,33 @@ def test_wflw98_teacher_points_are_mirror_consistent(wflw_set):
 
 
 def test_wflw_train_export_predict_eval(wflw_set, tmp_path):
-    """The documented commands on the WFLW-format list: train (the wflw98 recipe, one epoch on
-    the 60 faces), export ONNX fp32 (its accuracy check on the same list), predict a photo
-    (98 named points), eval --format wflw."""
+    """The documented commands on the WFLW-format list, without the CUHK set: train (the wflw98
+    recipe, one epoch on the 60 faces), export ONNX fp32 and int8 (int8 calibrated on the WFLW
+    list's faces, the accuracy check on the same list), predict a photo (98 named points),
+    eval --format wflw."""
     lst, images, faces, _ = wflw_set
     run, exported = tmp_path / "run", tmp_path / "exported"
-    env = {"EDGEMARK_DATA": str(images)}
     r = _cli("train", "--recipe", RECIPE, "--list", lst, "--images", images, "--format", "wflw", "--epochs", 1,
-             "--subset", FACES, "--out", run, "--cache", tmp_path / "cache", "--workers", 0, env=env)
+             "--subset", FACES, "--out", run, "--cache", tmp_path / "cache", "--workers", 0)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "best validation NME" in r.stdout and (run / "best.pt").is_file()
-    r = _cli("export", "--checkpoint", run / "best.pt", "--target", "onnx", "--precision", "fp32", "--out", exported,
-             "--test-list", lst, "--format", "wflw", "--images", images, "--jobs", 1, env=env)
+    r = _cli("export", "--checkpoint", run / "best.pt", "--target", "onnx", "--precision", "fp32,int8", "--out", exported,
+             "--train-list", lst, "--test-list", lst, "--format", "wflw", "--images", images, "--calib-size", 50, "--jobs", 1)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "no accuracy check" not in r.stdout and "no int8" not in r.stdout, r.stdout
+    assert (exported / "onnx-int8" / "manifest.json").is_file()
     manifest = json.loads((exported / "onnx-fp32" / "manifest.json").read_text())
     assert manifest["scheme"]["name"] == "wflw98" and len(manifest["scheme"]["names"]) == 98
 
     photo, box = faces.records[0].image_path, ",".join(f"{v:g}" for v in faces.records[0].box)
-    r = _cli("predict", photo, "--model", exported / "onnx-fp32", "--box", box, env=env)
+    r = _cli("predict", photo, "--model", exported / "onnx-fp32", "--box", box)
     assert r.returncode == 0, r.stdout + r.stderr
     (face,) = json.loads(r.stdout)["faces"]
     assert list(face["landmarks"]) == manifest["scheme"]["names"]
     assert {"contour_0", "contour_32", "eye_0", "eye_8", "pupil_left", "pupil_right"} <= set(face["landmarks"])
 
     r = _cli("eval", "--model", exported / "onnx-fp32", "--list", lst, "--images", images, "--format", "wflw",
-             "--out", tmp_path / "eval", env=env)
+             "--out", tmp_path / "eval")
     assert r.returncode == 0, r.stdout + r.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["faces"] == FACES and metrics["box"] == "given" and np.isfinite(metrics["nme"])

@@ -42,7 +42,11 @@ def export(
     test_list: Optional[Path] = typer.Option(None, "--test-list", help="List for the accuracy check (default: DATA/testImageList.txt); "
                                              "a model of another scheme needs a list in its points (edgemark data pseudo-label)."),
     images: Optional[Path] = ImagesOption,
-    fmt: str = typer.Option("cuhk", "--format", help="Layout of --test-list: cuhk, wflw or 300w (as edgemark train and eval)."),
+    fmt: str = typer.Option("cuhk", "--format", help="Layout of --test-list and --train-list: cuhk, wflw or 300w (as edgemark "
+                            "train and eval)."),
+    train_list: Optional[Path] = typer.Option(None, "--train-list", help="The training list, in the model's points: int8 "
+                                              "calibration faces and --nme-budget's validation faces (default: "
+                                              "DATA/trainImageList.txt). A WFLW or 300-W model: its own training list."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Conversions run at once, each in its own process "
                                        "(default: one per CPU core, at most 4; 1: one after another in this process)."),
     nme_budget: Optional[float] = typer.Option(None, "--nme-budget", help="With --target tflite --precision int8: keep the fewest "
@@ -78,26 +82,30 @@ def export(
     console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     test_faces = train_faces = None
     try:
-        data_dir = resolve_data(data)
+        data_dir = resolve_data(data) if train_list is None or test_list is None else None
     except EdgemarkError as e:
-        if "int8" in precisions and precision != "all":
+        if train_list is None and "int8" in precisions and precision != "all":
             raise
-        if "int8" in precisions:
+        if train_list is None and "int8" in precisions:
             precisions = [p for p in precisions if p != "int8"]
-            console.print("[yellow]no int8:[/] it needs calibration faces from the training list (--data or EDGEMARK_DATA)")
-        console.print(f"[yellow]no accuracy check:[/] {escape(str(e))}")
+            console.print("[yellow]no int8:[/] it needs calibration faces from the training list (--train-list, --data or EDGEMARK_DATA)")
+        if test_list is None:
+            console.print(f"[yellow]no accuracy check:[/] {escape(str(e))}")
         data_dir = None
-    if data_dir is not None:
+    if data_dir is not None or train_list is not None or test_list is not None:
         from ..checkpoint import load_checkpoint
 
-        train_faces = read_list(data_dir / "trainImageList.txt")
         points = len(load_checkpoint(checkpoint)["scheme"]["names"])
+        if train_list is not None:
+            train_faces = read_list(train_list, fmt, num_points=points, image_root=images)
+        elif data_dir is not None:
+            train_faces = read_list(data_dir / "trainImageList.txt")
         if test_list is not None:
             test_faces = read_list(test_list, fmt, num_points=points, image_root=images)
-        elif points != 5:
+        elif data_dir is not None and points != 5:
             raise EdgemarkError(f"{checkpoint}: a {points}-point model needs --test-list in its points for the accuracy check "
                                 f"(e.g. edgemark data pseudo-label --list {data_dir / 'testImageList.txt'}, then --images {data_dir})")
-        else:
+        elif data_dir is not None:
             test_faces = read_list(data_dir / "testImageList.txt")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

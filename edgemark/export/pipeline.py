@@ -173,7 +173,7 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     calib, calib_info = None, None
     if "int8" in precisions:
         if train_faces is None:
-            raise EdgemarkError("int8 export needs calibration crops from the training list: pass --data (or EDGEMARK_DATA)")
+            raise EdgemarkError("int8 export needs calibration crops from the training list: pass --train-list, or --data (or EDGEMARK_DATA)")
         on_step(f"calibration crops ({calib_size} from {Path(train_faces.path).name})", 0, total)
         calib, calib_info = calibration_crops(train_faces, reference.crop, calib_size, calib_seed)
     prepared, reference_accuracy = None, None
