@@ -76,9 +76,9 @@ def test_width_multiplier_changes_size():
     ("val_fraction: 0\n", r"r.yaml:1: val_fraction must be in \(0, 1\), got 0"),
     ("input_size: 8\n", r"r.yaml:1: input_size must be in \[16, 512\], got 8"),
     ("batch_size: 0\n", r"r.yaml:1: batch_size must be in \[1, 65536\], got 0"),
-    ("scheme: cuhk6\n", r"r.yaml:1: scheme must be one of cuhk5, drive23, ibug68, wflw98 or a scheme YAML file, got 'cuhk6'"),
+    ("scheme: cuhk6\n", r"r.yaml:1: scheme must be one of cuhk5, drive23, dense68, ibug68, wflw98 or a scheme YAML file, got 'cuhk6'"),
     ("lr: " + "9" * 400 + "\n", r"r.yaml:1: lr must be in \(0, 1\]"),
-    ("scheme: " + "x" * 300 + "\n", r"r.yaml:1: scheme must be one of cuhk5, drive23, ibug68, wflw98 or a scheme YAML file"),
+    ("scheme: " + "x" * 300 + "\n", r"r.yaml:1: scheme must be one of cuhk5, drive23, dense68, ibug68, wflw98 or a scheme YAML file"),
     ("[" * 2000 + "\n", r"r.yaml: invalid YAML"),
 ])
 def test_out_of_range_value_names_file_and_line(tmp_path, text, message):
