@@ -48,6 +48,12 @@ class Run:
 
 
 NOT_HERE = {
+    "edgemark train --recipe recipes/mobilenetv2_96_wflw98.yaml --format wflw --list "
+    "WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_train.txt --images WFLW_images --out runs/mnv2_96_wflw98":
+        "WFLW cannot be downloaded here; tests/test_wflw_path.py runs train --format wflw, export, predict and eval on a "
+        "WFLW-format list built from the face mesh's points on CUHK photos",
+    "edgemark train --recipe recipes/mobilenetv2_96_ibug68.yaml --format 300w --list 300W_train/ --out runs/mnv2_96_ibug68":
+        "300-W cannot be downloaded here; tests/test_wflw_path.py trains one epoch with --format 300w on a folder of .pts files",
     "edgemark export --checkpoint mobilenetv2_96 --target tflite --precision int8 --nme-budget 0.05 --data ~/data/cuhk --out runs/export/budget005":
         "the layer search on the shipped model takes about 20 min on 2 cores; tests/test_quant_debug.py runs --nme-budget "
         "through a real LiteRT conversion on the fixture checkpoint, and benchmarks/quant-debug-2026-12-04 has this run",
