@@ -154,5 +154,5 @@ if __name__ == "__main__":
     data = Path(os.environ.get("EDGEMARK_DATA", "/work/shared/datasets/cuhk_facepoint"))
     with tempfile.TemporaryDirectory() as tmp:
         results = measure(data, Path(tmp))
-    (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (HERE / "pose.json")  # not results.json: that name is for what edgemark bench writes.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))
