@@ -154,3 +154,4 @@ def test_quant_debug_cli_writes_its_table(trained_checkpoint, small_lists, tmp_p
     assert all(r["nme_alone_float"] is None for r in rep["rows"])
     md = (tmp_path / "q.md").read_text()
     assert "| rank | layer | rel. error | cosine |" in md and "head.fc" in md and md.count("\n| ") - 1 == len(rep["rows"])
+    assert "Command: `edgemark quant-debug " in md  # the table says what produced it

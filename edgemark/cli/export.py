@@ -203,6 +203,7 @@ def quant_debug(
             chosen, steps = debugger.choose(nme_budget, rows, progress=lambda s: status.update(
                 f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp"))
     rep = report(debugger, rows, checkpoint, calib_info, steps, nme_budget, chosen)
+    rep["command"] = "edgemark " + shlex.join(sys.argv[1:])
     table = Table(title=f"{checkpoint}: tflite int8, NME fp32 {rep['nme_fp32'] * 100:.3f} %, int8 {rep['nme_int8'] * 100:.3f} % "
                         f"(drop {rep['drop_pp']:+.3f} pp, {len(val.crops)} validation faces)")
     for col in ("rank", "layer", "rel. error", "cosine", "NME alone float %", "gain pp"):

@@ -345,6 +345,7 @@ def markdown(rep: dict, top: int | None = None) -> str:
              f"Validation: {v['faces']} held-out faces of {v['list']} (val_fraction {v['val_fraction']}, split seed "
              f"{v['split_seed']}); calibration: {rep['calibration'].get('faces', '?')} crops of "
              f"{rep['calibration'].get('list', '?')} (seed {rep['calibration'].get('seed', '?')}).", "",
+             *([f"Command: `{rep['command']}`", ""] if rep.get("command") else []),
              f"NME fp32 {rep['nme_fp32'] * 100:.3f} %, int8 {rep['nme_int8'] * 100:.3f} %: drop {rep['drop_pp']:+.3f} pp "
              f"({rep['layers_quantised']} layers int8).", "",
              "| rank | layer | rel. error | cosine | NME alone float % | gain pp |", "|---:|---|---:|---:|---:|---:|"]
