@@ -106,7 +106,9 @@ def teacher_targets(teachers: list[LoadedModel], cache: CropCache, indices: np.n
 
 def split_seed(recipe: dict) -> int:
     """The train/validation split's seed of a checkpoint's recipe (older ones have no split_seed)."""
-    return int(recipe["seed"]) if int(recipe.get("split_seed", -1)) < 0 else int(recipe["split_seed"])
+    from .recipe import recipe_from_dict
+
+    return recipe_from_dict(recipe).validation_seed
 
 
 def _predict(teacher: LoadedModel, crops: np.ndarray) -> np.ndarray:
