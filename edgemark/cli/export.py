@@ -49,10 +49,14 @@ def export(
                                               "DATA/trainImageList.txt). A WFLW or 300-W model: its own training list."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Conversions run at once, each in its own process "
                                        "(default: one per CPU core, at most 4; 1: one after another in this process)."),
-    nme_budget: Optional[float] = typer.Option(None, "--nme-budget", help="With --target tflite --precision int8: keep the fewest "
-                                               "layers float (ranked by edgemark quant-debug) for the NME drop against fp32 on "
-                                               "the checkpoint's validation faces to be within this many percentage points; "
-                                               "the manifest lists them (float_layers)."),
+    nme_budget: Optional[float] = typer.Option(None, "--nme-budget", help="With --precision int8 and --target tflite, onnx and/or "
+                                               "openvino: keep the fewest layers float (ranked by edgemark quant-debug) for each "
+                                               "model's NME drop against fp32 on the checkpoint's validation faces, measured in "
+                                               "its runtime, to be within this many percentage points; the manifest lists them "
+                                               "(float_layers)."),
+    ranking: Optional[Path] = typer.Option(None, "--ranking", help="With --nme-budget: rank the layers by this edgemark "
+                                           "quant-debug --json report of the same checkpoint instead of ranking them again "
+                                           "(the slow part: one int8 graph per layer)."),
 ):
     """Export to ONNX / OpenVINO / TFLite / NCNN / ExecuTorch in fp32 / fp16 / int8, check each in its own runtime."""
     from rich.table import Table
@@ -75,10 +79,21 @@ def export(
     if nme_budget is not None:
         from ..export.quant_debug import check_budget
 
+        from ..export.pipeline import check_budget_targets
+
         check_budget(nme_budget)
-        if targets != ["tflite"] or precisions != ["int8"]:
-            raise EdgemarkError(f"--nme-budget chooses layers to keep float in an int8 TFLite model: it needs --target tflite "
-                                f"--precision int8 (got --target {target} --precision {precision})")
+        check_budget_targets(targets, precisions)
+    ranking_report = None
+    if ranking is not None:
+        if nme_budget is None:
+            raise EdgemarkError("--ranking orders the layers --nme-budget keeps float: pass --nme-budget too")
+        ranking_report = read_ranking(ranking)
+        from ..io import file_sha256
+
+        if ranking_report["checkpoint_sha256"] not in (None, file_sha256(checkpoint)):
+            raise EdgemarkError(f"--ranking {ranking}: ranks another checkpoint's layers (SHA-256 "
+                                f"{ranking_report['checkpoint_sha256'][:12]}..., {checkpoint} is {file_sha256(checkpoint)[:12]}...); "
+                                f"run edgemark quant-debug {checkpoint} --json FILE")
     console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     test_faces = train_faces = None
     try:
@@ -120,7 +135,8 @@ def export(
 
         reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
                                         on_step=step, replace=replace,
-                                        jobs=jobs or default_jobs(len(targets) * len(precisions)), nme_budget=nme_budget)
+                                        jobs=jobs or default_jobs(len(targets) * len(precisions)), nme_budget=nme_budget,
+                                        ranking=ranking_report)
     command = "edgemark " + shlex.join(sys.argv[1:])
     write_export_readme(out, command, machine_line())
     table = Table(title=f"{checkpoint} -> {out}")
@@ -145,12 +161,31 @@ def export(
             v = r.manifest["nme_budget"]["validation"]
             console.print(f"{r.name}: {len(r.manifest['float_layers'])} layer(s) float for --nme-budget {nme_budget}: "
                           f"{', '.join(r.manifest['float_layers']) or 'none'}; validation drop {v['drop_pp']:+.3f} pp "
-                          f"({v['faces']} faces, LiteRT)", highlight=False)
+                          f"({v['faces']} faces, {v['runtime']})", highlight=False)
     console.print(f"wrote {out}/README.md and a manifest.json in every artifact folder (converter logs: {out}/export.log)")
     if over and strict:
         raise EdgemarkError(f"accuracy drop over {max_drop} pp NME: {', '.join(over)} (--strict)")
     if over:
         console.print(f"[yellow]warning:[/] accuracy drop over {max_drop} pp NME: {', '.join(over)}")
+
+
+def read_ranking(path: Path) -> dict:
+    """A quant-debug --json report with its per-layer NME column, or a named error."""
+    import json
+
+    try:
+        rep = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise EdgemarkError(f"--ranking {path}: no such file (edgemark quant-debug CHECKPOINT --json {path} writes it)") from None
+    except json.JSONDecodeError as e:
+        raise EdgemarkError(f"{path}:{e.lineno}: not JSON ({e.msg}); --ranking takes edgemark quant-debug's --json report") from None
+    rows = rep.get("rows") if isinstance(rep, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "layer" in r for r in rows):
+        raise EdgemarkError(f"{path}: no per-layer rows; --ranking takes edgemark quant-debug's --json report")
+    if any(r.get("gain_pp") is None for r in rows):
+        raise EdgemarkError(f"{path}: written with --no-nme, so it cannot rank layers by NME; run quant-debug without it")
+    keys = ("layer", "relative_error", "cosine", "nme_alone_float", "gain_pp")
+    return {"path": str(path), "checkpoint_sha256": rep.get("checkpoint_sha256"), "rows": [{k: r.get(k) for k in keys} for r in rows]}
 
 
 @app.command("quant-debug")
@@ -179,7 +214,7 @@ def quant_debug(
     from ..data.lists import read_list
     from ..export.calibration import calibration_crops
     from ..export.quant_debug import Debugger, check_budget, markdown, report, validation_set
-    from ..io import write_json_atomic
+    from ..io import file_sha256, write_json_atomic
     from ..shipped import resolve_checkpoint
 
     if target != "tflite":
@@ -204,6 +239,7 @@ def quant_debug(
                 f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp"))
     rep = report(debugger, rows, checkpoint, calib_info, steps, nme_budget, chosen)
     rep["command"] = "edgemark " + shlex.join(sys.argv[1:])
+    rep["checkpoint_sha256"] = file_sha256(path)  # export --ranking refuses the report for another checkpoint
     table = Table(title=f"{checkpoint}: tflite int8, NME fp32 {rep['nme_fp32'] * 100:.3f} %, int8 {rep['nme_int8'] * 100:.3f} % "
                         f"(drop {rep['drop_pp']:+.3f} pp, {len(val.crops)} validation faces)")
     for col in ("rank", "layer", "rel. error", "cosine", "NME alone float %", "gain pp"):

@@ -34,7 +34,12 @@ from .manifest import library_versions
 INPUT, OUTPUT = "input", "landmarks"
 
 
-def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None) -> dict:
+def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision: str, calib: np.ndarray | None,
+                float_layers=()) -> dict:
+    """``float_layers``: int8 only, layers (``profile.layers`` names, as ``edgemark quant-debug``
+    lists them) left float besides the head: their nodes go to ``nodes_to_exclude``."""
+    if float_layers and precision != "int8":
+        raise ValueError("float_layers is for int8 only")
     onnx = require("onnx", "ONNX export")
     out_dir = Path(out_dir)
     fp32_path = out_dir / ("model.onnx" if precision == "fp32" else ".fp32.onnx")
@@ -50,19 +55,36 @@ def export_onnx(model: torch.nn.Module, crop: CropSpec, out_dir: Path, precision
         converter += " + onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)"
     elif precision == "int8":
         quantization = require("onnxruntime.quantization", "ONNX int8 quantisation")
-        head = [n.name for n in onnx.load(str(fp32_path)).graph.node if n.op_type in ("Gemm", "MatMul")]
-        quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop), nodes_to_exclude=head,
+        graph = onnx.load(str(fp32_path)).graph
+        head = [n.name for n in graph.node if n.op_type in ("Gemm", "MatMul")]
+        kept = float_nodes(graph, float_layers)
+        quantization.quantize_static(str(fp32_path), str(out_dir / "model.onnx"), _Reader(calib, crop),
+                                     nodes_to_exclude=sorted(set(head) | set(kept)),
                                      quant_format=quantization.QuantFormat.QDQ, per_channel=True,
                                      activation_type=quantization.QuantType.QUInt8, weight_type=quantization.QuantType.QInt8,
                                      calibrate_method=quantization.CalibrationMethod.MinMax, reduce_range=True)
         converter += (" + onnxruntime.quantization.quantize_static (QDQ, uint8 activations, per-channel int8 weights in 7 bits "
                       "(reduce_range: no int16 saturation on AVX2 CPUs without VNNI), MinMax; the fully connected head float)")
+        if float_layers:
+            converter += f"; {len(float_layers)} layer(s) left float (float_layers: {len(kept)} nodes_to_exclude)"
     if fp32_path.name != "model.onnx":
         fp32_path.unlink()
     return {"format": "onnx", "model_file": "model.onnx", "converter": converter,
             "input": {"name": INPUT, "shape": [-1, 3, crop.size, crop.size], "layout": "NCHW", "dtype": "float32"},
             "output": {"name": OUTPUT, "shape": [-1, None, 2], "dtype": "float32"},
             "versions": library_versions("torch", "onnx", "onnxruntime", "opencv-python", "opencv-python-headless")}
+
+
+def float_nodes(graph, float_layers) -> list[str]:
+    """The ONNX nodes of ``float_layers`` (their names keep the module path: ``profile.layers``)."""
+    from ..profile.layers import layer_of, module_from_onnx_name
+
+    wanted = set(float_layers)
+    nodes = [n.name for n in graph.node if layer_of(*module_from_onnx_name(n.name)) in wanted]
+    found = {layer_of(*module_from_onnx_name(n)) for n in nodes}
+    if wanted - found:
+        raise ValueError(f"float layers not in the ONNX graph: {', '.join(sorted(wanted - found))}")
+    return nodes
 
 
 class _Reader:

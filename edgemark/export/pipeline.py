@@ -135,23 +135,22 @@ def foreign_artifacts(out: Path, sha256: str) -> list[tuple[Path, dict]]:
 def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
                calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False,
                jobs: int = 1, nme_budget: float | None = None,
-               float_candidates: list[str] | None = None) -> tuple[dict | None, list[ExportResult]]:
+               float_candidates: list[str] | None = None, ranking: dict | None = None) -> tuple[dict | None, list[ExportResult]]:
     """Export every (target, precision); returns the torch reference accuracy and one result per artifact,
     in target x precision order. ``jobs``: conversions run at once, in worker processes (1: here, one after another).
     An export folder holds one checkpoint's artifacts: artifacts of another checkpoint in
     ``out`` are an error, or deleted first with ``replace``.
-    ``nme_budget`` (TFLite int8 only): the fewest layers left float for the int8 model's NME
-    drop against fp32 on the checkpoint's validation faces to be within that many percentage
-    points (``quant_debug``: ranked in torch, then the real artifact measured in LiteRT);
-    ``float_candidates``: the layers it may keep float (default: every int8 layer)."""
+    ``nme_budget`` (int8 TFLite, ONNX and OpenVINO): the fewest layers left float for each int8
+    model's NME drop against fp32 on the checkpoint's validation faces to be within that many
+    percentage points (``quant_debug``: ranked in torch, then the real artifact measured in its
+    runtime); ``float_candidates``: the layers it may keep float (default: every int8 layer);
+    ``ranking``: a ``quant-debug --json`` report to rank them by (instead of ranking again)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if nme_budget is not None:
         from .quant_debug import check_budget
 
         nme_budget = check_budget(nme_budget)
-        if list(targets) != ["tflite"] or list(precisions) != ["int8"]:
-            raise EdgemarkError(f"--nme-budget chooses layers to keep float in an int8 TFLite model: it needs --target tflite "
-                                f"--precision int8 (got {','.join(targets)} / {','.join(precisions)})")
+        check_budget_targets(targets, precisions)
         if train_faces is None:
             raise EdgemarkError("--nme-budget measures the drop on the training list's validation faces: pass --data (or EDGEMARK_DATA)")
     state = load_checkpoint(checkpoint)
@@ -186,7 +185,11 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     torch_parity = reference.predict_crops(parity)
     budget = None
     if nme_budget is not None:
-        budget = _BudgetSearch(reference, state, calib, train_faces, nme_budget, lambda m: on_step(m, 0, total), float_candidates)
+        budget = _BudgetSearch(reference, state, calib, train_faces, nme_budget, lambda m: on_step(m, 0, total), float_candidates,
+                               ranking)
+        for target in targets:
+            budget.start(target)  # a budget the torch simulation cannot meet is refused before any conversion
+        jobs = 1  # each conversion takes its own float layers, here
     tasks = [(target, precision) for target in targets for precision in precisions]
     for target, precision in tasks:
         partial = out / f".{target}-{precision}.partial"
@@ -195,14 +198,14 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     done = {}
     for target, precision, info in conversions(tasks, reference, reference_folder, out, calib, jobs,
                                                on_start=lambda message: on_step(message, len(done) + 1, total),
-                                               float_layers=budget.float_layers if budget else ()):
+                                               float_layers=budget.float_layers if budget else {}):
         name = f"{target}-{precision}"
         partial = out / f".{name}.partial"
         manifest = {**base_manifest(state, checkpoint, precision), **info, "name": name,
                     "calibration": calib_info if precision == "int8" else None}
         write_manifest(partial, manifest)
         if budget is not None:
-            manifest = budget.meet(partial, manifest, reference.model, lambda m: on_step(m, len(done) + 1, total))
+            manifest = budget.meet(target, partial, manifest, reference.model, lambda m: on_step(m, len(done) + 1, total))
         predictor = load_predictor(partial)
         diff = float(np.abs(predictor.predict_crops(parity) - torch_parity).max())
         accuracy = None
@@ -219,6 +222,13 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     return reference_accuracy, results
 
 
+def check_budget_targets(targets, precisions) -> None:
+    if not targets or set(targets) - set(BUDGET_TARGETS) or list(precisions) != ["int8"]:
+        raise EdgemarkError(f"--nme-budget chooses layers to keep float in int8 models: it needs --precision int8 and "
+                            f"--target among {', '.join(BUDGET_TARGETS)} (got --target {','.join(targets)} "
+                            f"--precision {','.join(precisions)})")
+
+
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -229,16 +239,17 @@ def default_jobs(tasks: int) -> int:
     return max(1, min(tasks, usable_cores(), 4))
 
 
-def conversions(tasks, reference, reference_folder: Path, out: Path, calib, jobs: int, on_start, float_layers=()):
+def conversions(tasks, reference, reference_folder: Path, out: Path, calib, jobs: int, on_start, float_layers=None):
     """Convert each (target, precision) into its ``.partial`` folder; yields (target, precision,
-    the exporter's manifest entries) as each finishes. ``float_layers``: the TFLite int8
-    model's layers left float (one conversion, here)."""
+    the exporter's manifest entries) as each finishes. ``float_layers``: per target, the int8
+    model's layers left float (conversions then run here, one after another)."""
+    float_layers = float_layers or {}
     crop = reference.crop
     if jobs <= 1 or len(tasks) <= 1:
         for target, precision in tasks:
             on_start(f"{target}-{precision}")
             model = copy.deepcopy(reference.model).cpu().eval()
-            extra = {"float_layers": list(float_layers)} if float_layers else {}
+            extra = {"float_layers": list(float_layers[target])} if float_layers.get(target) and precision == "int8" else {}
             with output_to_log(out / "export.log"):
                 info = EXPORTERS[target](model, crop, out / f".{target}-{precision}.partial", precision,
                                          calib if precision == "int8" else None, **extra)
@@ -300,14 +311,21 @@ def _synthetic_crops(size: int) -> np.ndarray:
 
 
 
+BUDGET_TARGETS = ("tflite", "onnx", "openvino")  # the int8 exporters that can leave chosen layers float
+_RUNTIME = {"tflite": "ai-edge-litert", "onnx": "onnxruntime", "openvino": "OpenVINO"}
+
+
 class _BudgetSearch:
     """``--nme-budget``: the debugger ranks the layers by the validation NME each gains alone
-    float and picks the fewest whose combination is within budget (in torch); ``meet`` then
-    measures the real artifact in its runtime on the same faces and adds the next-ranked
-    layer, re-converting, until it is within budget too."""
+    float (``ranking``: a ``quant-debug --json`` report instead). For TFLite, whose quantiser
+    the debugger simulates, the fewest layers whose combination is within budget in torch are
+    the start; ONNX and OpenVINO (other quantisers, the head already float) start with none.
+    ``meet`` then measures the real artifact in its runtime on the validation faces and adds
+    the next-ranked layer, re-converting, until it is within budget."""
 
-    def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step, candidates=None):
-        from .quant_debug import Debugger, validation_set
+    def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step, candidates=None,
+                 ranking: dict | None = None):
+        from .quant_debug import Debugger, LayerRow, validation_set
 
         self.budget_pp, self.crop = budget_pp, reference.crop
         on_step("validation crops")
@@ -319,17 +337,14 @@ class _BudgetSearch:
         if unknown:
             raise EdgemarkError(f"float candidates {', '.join(unknown)}: no int8 layer of this model "
                                 f"(edgemark quant-debug lists them: {', '.join(self.debugger.layers[:3])}, ...)")
-        self.float_layers, self.steps = [], [{"float_layers": [], "nme": self.debugger.int8_nme, "drop_pp": self.debugger.drop_pp(())}]
-        if self.steps[0]["drop_pp"] > budget_pp:  # the ranking is needed only when all-int8 misses the budget
-            self.float_layers, self.steps = self.debugger.choose(
-                budget_pp, self.rows, progress=lambda s: on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
-            if self.steps[-1]["drop_pp"] > budget_pp:  # only with candidates: every layer float is fp32 itself
-                best = min(range(len(self.steps)), key=lambda i: self.steps[i]["drop_pp"])
-                raise EdgemarkError(f"--nme-budget {budget_pp}: not met even with all {len(self.rows)} candidate layers float "
-                                    f"(validation drop in torch {self.steps[-1]['drop_pp']:+.3f} pp; the least, "
-                                    f"{self.steps[best]['drop_pp']:+.3f} pp, with the first {best} of them by gain); "
-                                    "allow a larger drop or more candidates")
+        if ranking is not None:
+            self._rows = [LayerRow(**r) for r in ranking["rows"] if candidates is None or r["layer"] in candidates]
+            foreign = sorted({r.layer for r in self._rows} - set(self.debugger.layers))
+            if foreign or not self._rows:
+                raise EdgemarkError(f"--ranking {ranking.get('path', '')}: its layers ({', '.join(foreign[:3]) or 'none'}) are not "
+                                    "this model's int8 layers; rank this checkpoint with edgemark quant-debug --json")
         self.fp32_nme = self.val.nme(reference.predict_crops(self.val.crops), reference.crop.size)
+        self.float_layers, self.steps = {}, None
 
     @property
     def rows(self):
@@ -338,38 +353,62 @@ class _BudgetSearch:
                                              layers=self.candidates)
         return self._rows
 
-    def meet(self, partial: Path, manifest: dict, model, on_step) -> dict:
+    def start(self, target: str) -> list[str]:
+        """The float layers ``target``'s first conversion keeps (refusing a budget the torch simulation cannot meet)."""
+        if target != "tflite":
+            self.float_layers[target] = []
+            return []
+        self.steps = [{"float_layers": [], "nme": self.debugger.int8_nme, "drop_pp": self.debugger.drop_pp(())}]
+        chosen = []
+        if self.steps[0]["drop_pp"] > self.budget_pp:  # the ranking is needed only when all-int8 misses the budget
+            chosen, self.steps = self.debugger.choose(
+                self.budget_pp, self.rows, progress=lambda s: self.on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
+            if self.steps[-1]["drop_pp"] > self.budget_pp:  # only with candidates: every layer float is fp32 itself
+                best = min(range(len(self.steps)), key=lambda i: self.steps[i]["drop_pp"])
+                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with all {len(self.rows)} candidate layers float "
+                                    f"(validation drop in torch {self.steps[-1]['drop_pp']:+.3f} pp; the least, "
+                                    f"{self.steps[best]['drop_pp']:+.3f} pp, with the first {best} of them by gain); "
+                                    "allow a larger drop or more candidates")
+        self.float_layers[target] = chosen
+        return chosen
+
+    def meet(self, target: str, partial: Path, manifest: dict, model, on_step) -> dict:
         from .quant_debug import ranked
         from ..profile.layers import layer_sort_key
 
-        tries = []
+        runtime, tries = _RUNTIME[target], []
+        floats = self.float_layers[target]
+        already = {"head.fc"} if target != "tflite" else set()  # the ONNX and OpenVINO exporters keep the head float anyway
         while True:
             predictor = load_predictor(partial)
             nme = self.val.nme(predictor.predict_crops(self.val.crops), predictor.crop.size)
             del predictor
             drop = (nme - self.fp32_nme) * 100
-            tries.append({"float_layers": list(self.float_layers), "nme": nme, "drop_pp": drop})
+            tries.append({"float_layers": list(floats), "nme": nme, "drop_pp": drop})
             if drop <= self.budget_pp:
                 break
-            order = ranked(self.rows)
-            rest = [layer for layer in order if layer not in self.float_layers]
+            rest = [layer for layer in ranked(self.rows) if layer not in floats and layer not in already]
             if not rest:
                 which = f"all {len(self.rows)} candidate layers" if self.candidates else "every layer"
-                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with {which} float (the TFLite model's "
+                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with {which} float (the {target} model's "
                                     f"validation drop is {drop:+.3f} pp against torch fp32); allow a larger drop")
-            self.float_layers = sorted([*self.float_layers, rest[0]], key=layer_sort_key)
-            on_step(f"LiteRT drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
+            floats = sorted([*floats, rest[0]], key=layer_sort_key)
+            on_step(f"{runtime} drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
             with output_to_log(partial.parent / "export.log"):
-                info = export_tflite(copy.deepcopy(model).cpu().eval(), self.crop, partial, "int8",
-                                     self.debugger.calib, float_layers=self.float_layers)
+                info = EXPORTERS[target](copy.deepcopy(model).cpu().eval(), self.crop, partial, "int8",
+                                         self.debugger.calib, float_layers=floats)
             manifest = write_manifest(partial, {k: v for k, v in {**manifest, **info}.items()
                                                 if k not in ("files", "created", "manifest_version")})
+        self.float_layers[target] = floats
         validation = {**self.val.description, "nme_fp32": self.fp32_nme, "nme": nme, "drop_pp": drop,
-                      "runtime": "the artifact itself (ai-edge-litert)"}
+                      "runtime": f"the artifact itself ({runtime})"}
+        record = {"validation": validation, "tries": tries,
+                  "ranked": ranked(self._rows) if self._rows is not None else None}
+        if target == "tflite":
+            record["torch_simulation"] = {"nme_fp32": self.debugger.fp32_nme, "nme_all_int8": self.debugger.int8_nme,
+                                          "steps": self.steps}
+        else:
+            record["ranking_note"] = ("layers ranked by the torch simulation of the TFLite quantiser (the same network's "
+                                      "sensitivity), each addition measured in this runtime")
         return write_manifest(partial, {k: v for k, v in manifest.items() if k not in ("files", "created", "manifest_version")}
-                              | {"float_layers": list(self.float_layers), "nme_budget_pp": self.budget_pp,
-                                 "nme_budget": {"validation": validation, "tries": tries,
-                                                "torch_simulation": {"nme_fp32": self.debugger.fp32_nme,
-                                                                     "nme_all_int8": self.debugger.int8_nme,
-                                                                     "steps": self.steps,
-                                                                     "ranked": ranked(self._rows) if self._rows is not None else None}}})
+                              | {"float_layers": list(floats), "nme_budget_pp": self.budget_pp, "nme_budget": record})
