@@ -231,3 +231,35 @@ def test_ranking_file_errors_name_the_file(trained_checkpoint, small_lists, tmp_
         done = edgemark("export", "--checkpoint", trained_checkpoint, "--target", "onnx", "--precision", "int8", "--nme-budget", "0.05",
                         "--ranking", tmp_path / name, "--out", tmp_path / "o", "--data", small_lists)
         assert done.returncode == 2 and message in done.stderr, (name, done.stderr)
+
+
+def test_bench_checks_the_budget_on_its_validation_faces(debugged, trained_checkpoint, small_lists, tmp_path):
+    """edgemark bench measures a --nme-budget artifact's drop again, in its runtime, on the faces
+    the budget was set on, and says when it is over (here: a manifest that promises less)."""
+    from edgemark.export.manifest import read_manifest, write_manifest
+
+    train, test = read_list(small_lists / "trainImageList.txt"), read_list(small_lists / "testImageList.txt")
+    out = tmp_path / "export"
+    _, (result,) = export_all(trained_checkpoint, out, ["onnx"], ["int8"], test, train, calib_size=CALIB, nme_budget=100.0,
+                              ranking={"rows": [vars(r) for r in debugged[1]]})
+    drop = result.manifest["nme_budget"]["validation"]["drop_pp"]
+    # a copy whose manifest promises a budget its file does not meet
+    import shutil
+
+    shutil.copytree(result.folder, out / "onnx-int8-tight")
+    _, manifest = read_manifest(out / "onnx-int8-tight")
+    write_manifest(out / "onnx-int8-tight", {k: v for k, v in manifest.items() if k not in ("files", "created", "manifest_version")}
+                   | {"nme_budget_pp": round(drop - 0.01, 4)})
+    done = edgemark("bench", "--model", out, "--target", "onnx", "--precision", "int8", "--threads", "1", "--warmup", "1",
+                    "--min-runs", "5", "--min-seconds", "0.05", "--detector", "none", "--jitter-faces", "0", "--data", small_lists,
+                    "--out", tmp_path / "bench", timeout=600)
+    assert done.returncode == 0, done.stderr
+    checks = {c["artifact"]: c for c in json.loads((tmp_path / "bench" / "results.json").read_text())["budget_checks"]}
+    assert set(checks) == {"onnx-int8", "onnx-int8-tight"}
+    for c in checks.values():
+        assert c["drop_pp"] == pytest.approx(drop, abs=1e-6) and c["faces"] == len(debugged[0].val.crops)
+        assert c["test_drop_pp"] is not None and "onnxruntime" in c["runtime"]
+    assert checks["onnx-int8"]["within"] and not checks["onnx-int8-tight"]["within"]
+    md = (tmp_path / "bench" / "results.md").read_text()
+    assert "NME budgets (`export --nme-budget`)" in md and "| onnx-int8-tight | 0 |" in md and "**no**" in md
+    assert "budget onnx-int8-tight: validation drop" in done.stdout and "over" in done.stdout

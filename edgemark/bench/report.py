@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..errors import EdgemarkError  # noqa: E402
 from ..io import atomic_path, write_text_atomic  # noqa: E402
 from ..plots import FIGURE_LOCK  # noqa: E402
+from .budget_check import budget_lines  # noqa: E402
 
 COLUMNS = ["artifact", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "throughput_ips", "load_ms",
            "first_inference_ms", "peak_rss_mib", "rss_increase_mib", "size_bytes", "nme", "failure_rate", "auc", "nme_drop_pp",
@@ -271,6 +272,7 @@ def markdown(results: dict) -> str:
                      f"{_pct(r.get('nme'))} | {_pct(r.get('failure_rate'))} | "
                      f"{_f(r.get('nme_drop_pp'), '+.2f')} | {r['provider']} |")
     lines += jitter_lines(results)
+    lines += budget_lines(results)
     lines += pin_lines(results)
     lines += summary_lines(results)
     lines += pipeline_lines(results)

@@ -161,6 +161,8 @@ def bench(
     if device == "cpu" and ((jitter_faces > 0 and test_crops is not None) or jitter_clip is not None):  # measured here, on this CPU
         _jitter(results, out, find_artifacts(model, targets, precisions), data,
                 min(jitter_faces, accuracy_faces or jitter_faces) if test_crops is not None else 0, jitter_clip)
+    if device == "cpu":  # an --nme-budget artifact's drop, again, on the validation faces its budget was set on
+        _budget_checks(results, out, find_artifacts(model, targets, precisions), data)
     written = write_outputs(results, out)
     written.append(_html_report(results, out))
     table = Table(title=escape(f"{model} on {results['machine']['cpu']} ({device})"))
@@ -355,6 +357,30 @@ def _jitter(results: dict, out: Path, artifacts: list[Path], data: Optional[Path
                 f", EAR {r['clip_ear_jitter']:.4f}" if r.get("clip_ear_jitter") is not None else "")
         if line:
             console.print(escape(line))
+
+
+def _budget_checks(results: dict, out: Path, artifacts: list[Path], data: Optional[Path]) -> None:
+    from ..bench.budget_check import add_budget_checks, budget_artifacts
+    from ..io import write_json_atomic
+    from .common import resolve_data
+
+    if not budget_artifacts(artifacts):
+        return
+    try:
+        data_dir = resolve_data(data)
+    except EdgemarkError:
+        data_dir = None
+    with console.status("budget check") as status:
+        add_budget_checks(results, artifacts, data_dir, progress=lambda label, i, n: status.update(f"{label} ({i + 1}/{n})"))
+    write_json_atomic(out / "results.json", results)
+    for c in results["budget_checks"]:
+        if c.get("drop_pp") is None:
+            console.print(f"[yellow]budget not checked[/] {escape(c['artifact'])}: {escape(c['not_checked'])}")
+            continue
+        verdict = "[green]within[/]" if c["within"] else "[red]over[/]"
+        test = f"; test list {c['test_drop_pp']:+.3f} pp" if c.get("test_drop_pp") is not None else ""
+        console.print(f"budget {escape(c['artifact'])}: validation drop {c['drop_pp']:+.3f} pp ({c['faces']} faces) {verdict} "
+                      f"--nme-budget {c['budget_pp']}{test}")
 
 
 def _load_baseline(baseline: Optional[Path], on_devices: bool) -> Optional[dict]:
