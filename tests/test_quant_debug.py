@@ -263,3 +263,25 @@ def test_bench_checks_the_budget_on_its_validation_faces(debugged, trained_check
     md = (tmp_path / "bench" / "results.md").read_text()
     assert "NME budgets (`export --nme-budget`)" in md and "| onnx-int8-tight | 0 |" in md and "**no**" in md
     assert "budget onnx-int8-tight: validation drop" in done.stdout and "over" in done.stdout
+
+
+def test_int8_calibration_does_not_depend_on_the_thread_count(small_lists):
+    """The same checkpoint and calibration crops give the same int8 model on a 1-core and a
+    many-core machine (the histogram observers once summed in a thread-dependent order: the
+    shipped model's scales differed between 1 and 2 threads)."""
+    from edgemark.shipped import resolve_checkpoint
+
+    loaded = load_model(resolve_checkpoint("mobilenetv2_96"))
+    calib, _ = calibration_crops(read_list(small_lists / "trainImageList.txt"), loaded.crop, 64, 0)
+    exported = export_graph(ChannelsLastInput(loaded.model), torch.zeros(2, loaded.crop.size, loaded.crop.size, 3), dynamic_batch=True)
+    before, scales = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            graph, _ = quantize_graph(exported, loaded.crop, calib)
+            scales.append([tuple(float(a) for a in n.args[1:3]) for n in graph.graph.nodes
+                           if "quantize_per_tensor" in str(n.target) and all(isinstance(a, (int, float)) for a in n.args[1:3])])
+    finally:
+        torch.set_num_threads(before)
+    assert len(scales[0]) > 50, "no activation quantisation parameters found in the graph"
+    assert scales[0] == scales[1]
