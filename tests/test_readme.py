@@ -54,9 +54,14 @@ NOT_HERE = {
         "WFLW-format list built from the face mesh's points on CUHK photos",
     "edgemark train --recipe recipes/mobilenetv2_96_ibug68.yaml --format 300w --list 300W_train/ --out runs/mnv2_96_ibug68":
         "300-W cannot be downloaded here; tests/test_wflw_path.py trains one epoch with --format 300w on a folder of .pts files",
-    "edgemark export --checkpoint mobilenetv2_96 --target tflite --precision int8 --nme-budget 0.05 --data ~/data/cuhk --out runs/export/budget005":
-        "the layer search on the shipped model takes about 20 min on 2 cores; tests/test_quant_debug.py runs --nme-budget "
-        "through a real LiteRT conversion on the fixture checkpoint, and benchmarks/quant-debug-2026-12-04 has this run",
+    "edgemark export --checkpoint mobilenetv2_96 --target tflite,onnx,openvino --precision int8 --nme-budget 0.05 --ranking "
+    "quant-debug.json --data ~/data/cuhk --out runs/export/budget005":
+        "it needs the quant-debug report with its NME column (15 min on 2 cores) and then measures 1,000 validation faces per "
+        "try in three runtimes; tests/test_quant_debug.py runs --nme-budget and --ranking through real LiteRT, onnxruntime "
+        "and OpenVINO conversions on the fixture checkpoint, and benchmarks/nme-budget-2026-12-04 has this run",
+    "edgemark bench --model runs/export/budget005 --target tflite,onnx,openvino --precision int8 --threads 1 --data ~/data/cuhk":
+        "it benches the export above; tests/test_quant_debug.py::test_bench_checks_the_budget_on_its_validation_faces runs "
+        "edgemark bench on a budget export as typed, and benchmarks/nme-budget-2026-12-04 has this run",
     "python3 -m venv .venv && .venv/bin/pip install -e '.[dev,all]' && .venv/bin/edgemark models fetch && .venv/bin/edgemark eval "
     "--model mobilenetv2_96 --data ../shared/datasets/cuhk_facepoint --box detector":
         "the install itself: .ci/run runs it on a fresh machine (and the eval below runs here)",
@@ -114,7 +119,8 @@ RUNS = {
     "edgemark eval --model exported/mnv2/tflite-int8 --data ~/data/cuhk": Run(),
     # the per-layer error columns as typed; the per-layer NME search (63 int8 graphs on 1,000 validation faces,
     # 18 min on 2 busy cores) runs in tests/test_quant_debug.py on the small fixture checkpoint
-    "edgemark quant-debug mobilenetv2_96 --target tflite --data ~/data/cuhk --md quant-debug.md": Run(add=["--no-nme"]),
+    "edgemark quant-debug mobilenetv2_96 --target tflite --data ~/data/cuhk --json quant-debug.json --md quant-debug.md":
+        Run(add=["--no-nme"]),
     "edgemark bench --model mobilenetv2_96 --device cpu --threads 1,2 --batch 1,8 --data ~/data/cuhk":
         Run(add=["--target", "tflite", "--precision", "int8", *SHORT_BENCH]),
     "edgemark bench compare benchmarks/A benchmarks/B": Run(),

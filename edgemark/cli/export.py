@@ -79,7 +79,7 @@ def export(
     if nme_budget is not None:
         from ..export.quant_debug import check_budget
 
-        from ..export.pipeline import check_budget_targets
+        from ..export.nme_budget import check_budget_targets
 
         check_budget(nme_budget)
         check_budget_targets(targets, precisions)
