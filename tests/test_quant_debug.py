@@ -142,8 +142,8 @@ def test_bad_budgets_and_targets_are_refused(trained_checkpoint, small_lists, tm
         done = edgemark("export", "--checkpoint", trained_checkpoint, "--target", "tflite", "--precision", "int8", *args,
                         "--out", tmp_path / "c", "--data", small_lists)
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
-    done = edgemark("quant-debug", trained_checkpoint, "--target", "onnx", "--data", small_lists)
-    assert done.returncode == 2 and "tflite" in done.stderr
+    done = edgemark("quant-debug", trained_checkpoint, "--target", "ncnn", "--data", small_lists)
+    assert done.returncode == 2 and "ranks tflite, onnx or openvino int8 layers" in done.stderr
 
 
 def test_quant_debug_cli_writes_its_table(trained_checkpoint, small_lists, tmp_path):
@@ -194,13 +194,16 @@ def test_float_layers_stay_float_in_onnx_and_openvino_files(debugged, tmp_path):
 
 def test_nme_budget_for_onnx_and_openvino_measures_each_runtime(debugged, trained_checkpoint, small_lists, tmp_path):
     """--nme-budget on ONNX and OpenVINO: all-int8 (the head float, as always) first, then layers
-    float in ranking order, each file measured in its own runtime, until within budget."""
+    float in ranking order (a given report's, else one conversion per layer in the runtime),
+    each file measured in its own runtime, until within budget."""
+    from edgemark.export.runtime_ranking import RuntimeRanking
+
     debugger, rows, loaded = debugged
     train = read_list(small_lists / "trainImageList.txt")
     # a ranking as quant-debug --json writes it, its order set here: the head's convolution first
-    rank = {"rows": [{**vars(r), "gain_pp": 1.0 if r.layer == "head.reduce" else r.gain_pp} for r in rows]}
+    rank = {"path": "r.json", "rows": [{**vars(r), "gain_pp": 1.0 if r.layer == "head.reduce" else r.gain_pp} for r in rows]}
     _, (onnx_loose, ov_loose) = export_all(trained_checkpoint, tmp_path / "loose", ["onnx", "openvino"], ["int8"], None, train,
-                                           calib_size=CALIB, nme_budget=100.0, ranking=rank)
+                                           calib_size=CALIB, nme_budget=100.0, rankings={"onnx": rank, "openvino": rank})
     for r in (onnx_loose, ov_loose):  # within budget as it is: nothing float beyond the head
         assert r.manifest["float_layers"] == [] and len(r.manifest["nme_budget"]["tries"]) == 1
     runtimes = {"onnx-int8": "onnxruntime", "openvino-int8": "OpenVINO"}
@@ -208,26 +211,59 @@ def test_nme_budget_for_onnx_and_openvino_measures_each_runtime(debugged, traine
     first = onnx_loose.manifest["nme_budget"]["tries"][0]["drop_pp"]
     budget = round(first - 0.002, 4)  # the all-int8 file misses it: one layer at least must stay float
     _, (result,) = export_all(trained_checkpoint, tmp_path / "tight", ["onnx"], ["int8"], None, train, calib_size=CALIB,
-                              nme_budget=budget, float_candidates=MEASURED, ranking=rank)
+                              nme_budget=budget, float_candidates=MEASURED, rankings={"onnx": rank})
     tries = result.manifest["nme_budget"]["tries"]
     assert tries[0]["drop_pp"] == pytest.approx(first, abs=1e-9) and all(t["drop_pp"] > budget for t in tries[:-1])
     assert tries[-1]["drop_pp"] <= budget and result.manifest["float_layers"] == tries[-1]["float_layers"]
     order = [layer for layer in ranked([type(rows[0])(**r) for r in rank["rows"]]) if layer != "head.fc"]
     assert order[0] == "head.reduce" and tries[1]["float_layers"] == ["head.reduce"]
     assert sorted(result.manifest["float_layers"]) == sorted(order[: len(tries) - 1])
+    assert result.manifest["nme_budget"]["ranking"] == "the report r.json"
     # measured again here, in onnxruntime, on the same validation faces
     predictor = load_predictor(result.folder)
     nme = debugger.val.nme(predictor.predict_crops(debugger.val.crops), loaded.crop.size)
     fp32 = debugger.val.nme(TorchPredictor(trained_checkpoint).predict_crops(debugger.val.crops), loaded.crop.size)
     assert (nme - fp32) * 100 == pytest.approx(tries[-1]["drop_pp"], abs=1e-6)
+    # no report: ranked in onnxruntime itself, one conversion per candidate (the head's linear layer is float already)
+    _, (own,) = export_all(trained_checkpoint, tmp_path / "own", ["onnx"], ["int8"], None, train, calib_size=CALIB,
+                           nme_budget=budget, float_candidates=MEASURED)
+    record = own.manifest["nme_budget"]
+    assert record["ranking"] == "one onnx conversion per layer, measured in onnxruntime"
+    assert sorted(record["ranked"]) == sorted(layer for layer in MEASURED if layer != "head.fc")
+    assert own.manifest["float_layers"] == sorted(record["ranked"][: len(record["tries"]) - 1],
+                                                  key=lambda layer: MEASURED.index(layer))
+    assert record["tries"][-1]["drop_pp"] <= budget
+    # the ranking's alone-float NME is a real file's: converting it again gives the same NME
+    manifest = {k: v for k, v in own.manifest.items() if k not in ("files", "created", "manifest_version", "nme_budget")}
+    ranking = RuntimeRanking("onnx", loaded.model, loaded.crop, debugger.calib, debugger.val, manifest)
+    assert ranking.int8_nme == pytest.approx(record["tries"][0]["nme"], abs=1e-9)
+    (row,) = ranking.table(["head.fc", record["ranked"][0]])
+    assert row.relative_error is None and row.gain_pp == pytest.approx((ranking.int8_nme - row.nme_alone_float) * 100)
+
+
+def test_quant_debug_ranks_onnx_layers_in_onnxruntime(trained_checkpoint, small_lists, tmp_path):
+    done = edgemark("quant-debug", trained_checkpoint, "--target", "onnx", "--faces", "10", "--calib-size", "8", "--data", small_lists,
+                    "--json", tmp_path / "q.json", "--md", tmp_path / "q.md", "--top", "3", timeout=900)
+    assert done.returncode == 0, done.stderr
+    rep = json.loads((tmp_path / "q.json").read_text())
+    assert rep["target"] == "onnx" and "onnxruntime" in rep["quantizer"] and rep["already_float"] == ["head.fc"]
+    assert len(rep["rows"]) == rep["layers_quantised"] - 1 and "head.fc" not in rep["ranked"]
+    assert all(r["relative_error"] is None and r["nme_alone_float"] is not None for r in rep["rows"])
+    assert rep["drop_pp"] == pytest.approx((rep["nme_int8"] - rep["nme_fp32"]) * 100)
+    assert "| 1 | " in (tmp_path / "q.md").read_text() and "n/a" in (tmp_path / "q.md").read_text()
+    for args, message in ((["--no-nme"], "--no-nme: the output-error columns"), (["--nme-budget", "0.05"], "edgemark export --target onnx")):
+        bad = edgemark("quant-debug", trained_checkpoint, "--target", "onnx", *args, "--data", small_lists)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
 
 
 def test_ranking_file_errors_name_the_file(trained_checkpoint, small_lists, tmp_path):
     (tmp_path / "bad.json").write_text('{"rows": [\n  {"layer": "head.fc",}\n]}')
     (tmp_path / "no-nme.json").write_text(json.dumps({"rows": [{"layer": "head.fc", "gain_pp": None}]}))
     (tmp_path / "other.json").write_text(json.dumps({"checkpoint_sha256": "0" * 64, "rows": [{"layer": "head.fc", "gain_pp": 0.1}]}))
+    (tmp_path / "tflite.json").write_text(json.dumps({"target": "tflite", "rows": [{"layer": "head.fc", "gain_pp": 0.1}]}))
     for name, message in (("bad.json", "bad.json:2: not JSON"), ("no-nme.json", "written with --no-nme"),
-                          ("other.json", "ranks another checkpoint's layers"), ("missing.json", "no such file")):
+                          ("other.json", "ranks another checkpoint's layers"), ("missing.json", "no such file"),
+                          ("tflite.json", "ranks tflite layers, not exported here (--target onnx)")):
         done = edgemark("export", "--checkpoint", trained_checkpoint, "--target", "onnx", "--precision", "int8", "--nme-budget", "0.05",
                         "--ranking", tmp_path / name, "--out", tmp_path / "o", "--data", small_lists)
         assert done.returncode == 2 and message in done.stderr, (name, done.stderr)
@@ -241,7 +277,7 @@ def test_bench_checks_the_budget_on_its_validation_faces(debugged, trained_check
     train, test = read_list(small_lists / "trainImageList.txt"), read_list(small_lists / "testImageList.txt")
     out = tmp_path / "export"
     _, (result,) = export_all(trained_checkpoint, out, ["onnx"], ["int8"], test, train, calib_size=CALIB, nme_budget=100.0,
-                              ranking={"rows": [vars(r) for r in debugged[1]]})
+                              rankings={"onnx": {"rows": [vars(r) for r in debugged[1]]}})
     drop = result.manifest["nme_budget"]["validation"]["drop_pp"]
     # a copy whose manifest promises a budget its file does not meet
     import shutil

@@ -54,9 +54,10 @@ def export(
                                                "model's NME drop against fp32 on the checkpoint's validation faces, measured in "
                                                "its runtime, to be within this many percentage points; the manifest lists them "
                                                "(float_layers)."),
-    ranking: Optional[Path] = typer.Option(None, "--ranking", help="With --nme-budget: rank the layers by this edgemark "
-                                           "quant-debug --json report of the same checkpoint instead of ranking them again "
-                                           "(the slow part: one int8 graph per layer)."),
+    ranking: Optional[list[Path]] = typer.Option(None, "--ranking", help="With --nme-budget: rank the layers of the report's "
+                                                 "target by this edgemark quant-debug --json report of the same checkpoint "
+                                                 "instead of ranking them again (the slow part: one int8 model per layer); "
+                                                 "repeat it for several targets."),
 ):
     """Export to ONNX / OpenVINO / TFLite / NCNN / ExecuTorch in fp32 / fp16 / int8, check each in its own runtime."""
     from rich.table import Table
@@ -83,17 +84,22 @@ def export(
 
         check_budget(nme_budget)
         check_budget_targets(targets, precisions)
-    ranking_report = None
-    if ranking is not None:
+    rankings = {}
+    for path in ranking or []:
         if nme_budget is None:
             raise EdgemarkError("--ranking orders the layers --nme-budget keeps float: pass --nme-budget too")
-        ranking_report = read_ranking(ranking)
+        report = read_ranking(path)
         from ..io import file_sha256
 
-        if ranking_report["checkpoint_sha256"] not in (None, file_sha256(checkpoint)):
-            raise EdgemarkError(f"--ranking {ranking}: ranks another checkpoint's layers (SHA-256 "
-                                f"{ranking_report['checkpoint_sha256'][:12]}..., {checkpoint} is {file_sha256(checkpoint)[:12]}...); "
+        if report["checkpoint_sha256"] not in (None, file_sha256(checkpoint)):
+            raise EdgemarkError(f"--ranking {path}: ranks another checkpoint's layers (SHA-256 "
+                                f"{report['checkpoint_sha256'][:12]}..., {checkpoint} is {file_sha256(checkpoint)[:12]}...); "
                                 f"run edgemark quant-debug {checkpoint} --json FILE")
+        if report["target"] in rankings:
+            raise EdgemarkError(f"--ranking {rankings[report['target']]['path']} and {path}: two rankings of {report['target']}")
+        if report["target"] not in targets:
+            raise EdgemarkError(f"--ranking {path}: ranks {report['target']} layers, not exported here (--target {target})")
+        rankings[report["target"]] = report
     console.print(f"exporting {checkpoint} -> {out}", highlight=False)
     test_faces = train_faces = None
     try:
@@ -136,7 +142,7 @@ def export(
         reference, results = export_all(checkpoint, out, targets, precisions, test_faces, train_faces, calib_size, calib_seed,
                                         on_step=step, replace=replace,
                                         jobs=jobs or default_jobs(len(targets) * len(precisions)), nme_budget=nme_budget,
-                                        ranking=ranking_report)
+                                        rankings=rankings)
     command = "edgemark " + shlex.join(sys.argv[1:])
     write_export_readme(out, command, machine_line())
     table = Table(title=f"{checkpoint} -> {out}")
@@ -185,13 +191,19 @@ def read_ranking(path: Path) -> dict:
     if any(r.get("gain_pp") is None for r in rows):
         raise EdgemarkError(f"{path}: written with --no-nme, so it cannot rank layers by NME; run quant-debug without it")
     keys = ("layer", "relative_error", "cosine", "nme_alone_float", "gain_pp")
-    return {"path": str(path), "checkpoint_sha256": rep.get("checkpoint_sha256"), "rows": [{k: r.get(k) for k in keys} for r in rows]}
+    target = rep.get("target", "tflite")
+    if target not in ("tflite", "onnx", "openvino"):
+        raise EdgemarkError(f"{path}: ranks the layers of target {target!r}; --ranking takes tflite, onnx or openvino reports")
+    return {"path": str(path), "target": target, "checkpoint_sha256": rep.get("checkpoint_sha256"),
+            "rows": [{k: r.get(k) for k in keys} for r in rows]}
 
 
 @app.command("quant-debug")
 def quant_debug(
     checkpoint: str = typer.Argument(SHIPPED_CHECKPOINT, help="Trained checkpoint (.pt), or a shipped model by name."),
-    target: str = typer.Option("tflite", help="The int8 quantiser to debug: tflite (torchao PT2E with litert-torch's quantizer)."),
+    target: str = typer.Option("tflite", help="The int8 quantiser to debug: tflite (torchao PT2E with litert-torch's quantizer, "
+                               "simulated in torch: output errors and NME), onnx or openvino (each layer's NME alone float, "
+                               "each file converted and run in its runtime)."),
     faces: Optional[int] = typer.Option(None, min=1, help="Validation faces (the checkpoint's held-out split of the training "
                                         "list, in list order; default: all of them)."),
     nme: bool = typer.Option(True, "--nme/--no-nme", help="Measure each layer's validation NME when it alone stays float "
@@ -206,19 +218,23 @@ def quant_debug(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the findings as JSON."),
     md_out: Optional[Path] = typer.Option(None, "--md", help="Write the per-layer table as Markdown."),
 ):
-    """Per-layer int8 error against fp32 (relative error, cosine on the calibration crops) and
-    each layer's effect on the validation NME when it alone stays float."""
-    from rich.table import Table
-
+    """Per-layer int8 error against fp32 (relative error, cosine on the calibration crops; TFLite)
+    and each layer's effect on the validation NME when it alone stays float (every target)."""
     from ..checkpoint import load_checkpoint, load_model
     from ..data.lists import read_list
     from ..export.calibration import calibration_crops
-    from ..export.quant_debug import Debugger, check_budget, markdown, report, validation_set
-    from ..io import file_sha256, write_json_atomic
+    from ..export.quant_debug import Debugger, check_budget, report, validation_set
+    from ..io import file_sha256
     from ..shipped import resolve_checkpoint
 
-    if target != "tflite":
-        raise EdgemarkError(f"--target {target}: the quantisation debugger runs the TFLite int8 quantiser (tflite) only")
+    if target not in ("tflite", "onnx", "openvino"):
+        raise EdgemarkError(f"--target {target}: the quantisation debugger ranks tflite, onnx or openvino int8 layers")
+    if target != "tflite" and not nme:
+        raise EdgemarkError(f"--no-nme: the output-error columns come from the torch simulation of the TFLite quantiser; "
+                            f"--target {target} measures each layer's NME in its runtime")
+    if target != "tflite" and nme_budget is not None:
+        raise EdgemarkError(f"--nme-budget with --target {target}: edgemark export --target {target} --precision int8 "
+                            "--nme-budget PP chooses the layers, converting and measuring each file")
     if nme_budget is not None:
         check_budget(nme_budget)
         if not nme:
@@ -230,6 +246,14 @@ def quant_debug(
     calib, calib_info = calibration_crops(train_faces, loaded.crop, calib_size, calib_seed)
     with console.status("validation crops") as status:
         val = validation_set(train_faces, state, loaded.crop, loaded.scheme.interocular, faces)
+        if target != "tflite":
+            rep = _rank_in_runtime(target, loaded, state, path, checkpoint, calib, calib_info, val, status)
+    if target != "tflite":
+        rep["command"] = "edgemark " + shlex.join(sys.argv[1:])
+        rep["checkpoint_sha256"] = file_sha256(path)
+        _write_quant_debug(rep, checkpoint, len(val.crops), top, json_out, md_out, None, None, None)
+        return
+    with console.status("int8 model in torch") as status:
         status.update(f"int8 model in torch, {len(calib)} calibration crops, {len(val.crops)} validation faces")
         debugger = Debugger(loaded.model, loaded.crop, calib, val)
         rows = debugger.table(with_nme=nme, progress=lambda i, n: status.update(f"layer {i}/{n} alone float"))
@@ -240,12 +264,34 @@ def quant_debug(
     rep = report(debugger, rows, checkpoint, calib_info, steps, nme_budget, chosen)
     rep["command"] = "edgemark " + shlex.join(sys.argv[1:])
     rep["checkpoint_sha256"] = file_sha256(path)  # export --ranking refuses the report for another checkpoint
-    table = Table(title=f"{checkpoint}: tflite int8, NME fp32 {rep['nme_fp32'] * 100:.3f} %, int8 {rep['nme_int8'] * 100:.3f} % "
-                        f"(drop {rep['drop_pp']:+.3f} pp, {len(val.crops)} validation faces)")
+    _write_quant_debug(rep, checkpoint, len(val.crops), top, json_out, md_out, nme_budget, chosen, steps)
+
+
+def _rank_in_runtime(target, loaded, state, path, checkpoint, calib, calib_info, val, status) -> dict:
+    from ..export.pipeline import base_manifest
+    from ..export.quant_debug import model_layers
+    from ..export.runtime_ranking import RuntimeRanking, fp32_nme, report
+
+    status.update(f"{target} int8, all layers")
+    ranking = RuntimeRanking(target, loaded.model, loaded.crop, calib, val, base_manifest(state, path, "int8"))
+    layers = model_layers(loaded.model, loaded.crop, calib)
+    rows = ranking.table(layers, progress=lambda i, n: status.update(f"{target}: layer {i}/{n} alone float"))
+    return report(ranking, rows, checkpoint, calib_info, fp32_nme(loaded.model, loaded.crop, val), layers)
+
+
+def _write_quant_debug(rep: dict, checkpoint, faces: int, top: int, json_out, md_out, nme_budget, chosen, steps) -> None:
+    from rich.table import Table
+
+    from ..export.quant_debug import markdown
+    from ..io import write_json_atomic, write_text_atomic
+
+    table = Table(title=f"{checkpoint}: {rep['target']} int8, NME fp32 {rep['nme_fp32'] * 100:.3f} %, int8 {rep['nme_int8'] * 100:.3f} % "
+                        f"(drop {rep['drop_pp']:+.3f} pp, {faces} validation faces)")
     for col in ("rank", "layer", "rel. error", "cosine", "NME alone float %", "gain pp"):
         table.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
     for i, r in enumerate(sorted(rep["rows"], key=lambda r: rep["ranked"].index(r["layer"]))[:top], 1):
-        table.add_row(str(i), r["layer"], f"{r['relative_error']:.4f}", f"{r['cosine']:.5f}",
+        table.add_row(str(i), r["layer"], f"{r['relative_error']:.4f}" if r["relative_error"] is not None else "n/a",
+                      f"{r['cosine']:.5f}" if r["cosine"] is not None else "n/a",
                       f"{r['nme_alone_float'] * 100:.3f}" if r["nme_alone_float"] is not None else "n/a",
                       f"{r['gain_pp']:+.3f}" if r["gain_pp"] is not None else "n/a")
     console.print(table)
@@ -256,6 +302,6 @@ def quant_debug(
         write_json_atomic(json_out, rep)
     if md_out:
         Path(md_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(md_out).write_text(markdown(rep))
+        write_text_atomic(md_out, markdown(rep))
     if json_out or md_out:
         console.print(f"wrote {', '.join(str(p) for p in (json_out, md_out) if p)}", highlight=False)

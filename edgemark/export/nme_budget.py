@@ -31,42 +31,57 @@ def check_budget_targets(targets, precisions) -> None:
 
 
 class BudgetSearch:
-    """``--nme-budget``: the debugger ranks the layers by the validation NME each gains alone
-    float (``ranking``: a ``quant-debug --json`` report instead). For TFLite, whose quantiser
-    the debugger simulates, the fewest layers whose combination is within budget in torch are
-    the start; ONNX and OpenVINO (other quantisers, the head already float) start with none.
-    ``meet`` then measures the real artifact in its runtime on the validation faces and adds
-    the next-ranked layer, re-converting, until it is within budget."""
+    """``--nme-budget``: layers ranked by the validation NME each gains alone float, then added
+    to the float set in that order. The ranking is the debugger's torch simulation for TFLite
+    (whose quantiser it is), one real conversion per layer for ONNX and OpenVINO
+    (``runtime_ranking.py``: their quantisers lose accuracy elsewhere), or a ``quant-debug
+    --json`` report of that target (``rankings``). For TFLite the fewest layers whose
+    combination is within budget in torch are the start; ONNX and OpenVINO (the head already
+    float) start with none. ``meet`` then measures the real artifact in its runtime on the
+    validation faces and adds the next-ranked layer, re-converting, until it is within budget."""
 
     def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step, candidates=None,
-                 ranking: dict | None = None):
+                 rankings: dict | None = None, manifest: dict | None = None):
         from .quant_debug import Debugger, LayerRow, validation_set
 
-        self.budget_pp, self.crop = budget_pp, reference.crop
+        self.budget_pp, self.crop, self.model, self.manifest = budget_pp, reference.crop, reference.model, manifest or {}
         on_step("validation crops")
         self.val = validation_set(train_faces, state, reference.crop, reference.scheme.interocular)
         on_step(f"quantisation debugger: int8 in torch, {len(self.val.crops)} validation faces")
         self.debugger = Debugger(reference.model, reference.crop, calib, self.val)
-        self._rows, self.on_step, self.candidates = None, on_step, candidates
+        self.on_step, self.candidates = on_step, candidates
         unknown = sorted(set(candidates or ()) - set(self.debugger.layers))
         if unknown:
             raise EdgemarkError(f"float candidates {', '.join(unknown)}: no int8 layer of this model "
                                 f"(edgemark quant-debug lists them: {', '.join(self.debugger.layers[:3])}, ...)")
-        if ranking is not None:
-            self._rows = [LayerRow(**r) for r in ranking["rows"] if candidates is None or r["layer"] in candidates]
-            foreign = sorted({r.layer for r in self._rows} - set(self.debugger.layers))
-            if foreign or not self._rows:
+        self._rows, self.sources = {}, {}
+        for target, ranking in (rankings or {}).items():
+            rows = [LayerRow(**r) for r in ranking["rows"] if candidates is None or r["layer"] in candidates]
+            foreign = sorted({r.layer for r in rows} - set(self.debugger.layers))
+            if foreign or not rows:
                 raise EdgemarkError(f"--ranking {ranking.get('path', '')}: its layers ({', '.join(foreign[:3]) or 'none'}) are not "
                                     "this model's int8 layers; rank this checkpoint with edgemark quant-debug --json")
+            self._rows[target], self.sources[target] = rows, f"the report {ranking.get('path', '')}"
         self.fp32_nme = self.val.nme(reference.predict_crops(self.val.crops), reference.crop.size)
         self.float_layers, self.steps = {}, None
 
-    @property
-    def rows(self):
-        if self._rows is None:
-            self._rows = self.debugger.table(progress=lambda i, n: self.on_step(f"quantisation debugger: layer {i}/{n} alone float"),
-                                             layers=self.candidates)
-        return self._rows
+    def rows(self, target: str):
+        """``target``'s layers with their NME gain alone float (ranked once, when first needed)."""
+        if target not in self._rows:
+            layers = [layer for layer in self.debugger.layers if self.candidates is None or layer in self.candidates]
+            if target == "tflite":
+                self._rows[target] = self.debugger.table(
+                    progress=lambda i, n: self.on_step(f"quantisation debugger: layer {i}/{n} alone float"), layers=layers)
+                self.sources[target] = "the quantisation debugger (torch simulation of the TFLite quantiser)"
+            else:
+                from .runtime_ranking import RuntimeRanking
+
+                self.on_step(f"{target}: all-int8 file")
+                ranking = RuntimeRanking(target, self.model, self.crop, self.debugger.calib, self.val, self.manifest)
+                self._rows[target] = ranking.table(layers, progress=lambda i, n: self.on_step(f"{target}: layer {i}/{n} alone float "
+                                                                                              f"({_RUNTIME[target]})"))
+                self.sources[target] = f"one {target} conversion per layer, measured in {_RUNTIME[target]}"
+        return self._rows[target]
 
     def start(self, target: str) -> list[str]:
         """The float layers ``target``'s first conversion keeps (refusing a budget the torch simulation cannot meet)."""
@@ -76,11 +91,12 @@ class BudgetSearch:
         self.steps = [{"float_layers": [], "nme": self.debugger.int8_nme, "drop_pp": self.debugger.drop_pp(())}]
         chosen = []
         if self.steps[0]["drop_pp"] > self.budget_pp:  # the ranking is needed only when all-int8 misses the budget
+            rows = self.rows("tflite")
             chosen, self.steps = self.debugger.choose(
-                self.budget_pp, self.rows, progress=lambda s: self.on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
+                self.budget_pp, rows, progress=lambda s: self.on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
             if self.steps[-1]["drop_pp"] > self.budget_pp:  # only with candidates: every layer float is fp32 itself
                 best = min(range(len(self.steps)), key=lambda i: self.steps[i]["drop_pp"])
-                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with all {len(self.rows)} candidate layers float "
+                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with all {len(rows)} candidate layers float "
                                     f"(validation drop in torch {self.steps[-1]['drop_pp']:+.3f} pp; the least, "
                                     f"{self.steps[best]['drop_pp']:+.3f} pp, with the first {best} of them by gain); "
                                     "allow a larger drop or more candidates")
@@ -102,28 +118,26 @@ class BudgetSearch:
             tries.append({"float_layers": list(floats), "nme": nme, "drop_pp": drop})
             if drop <= self.budget_pp:
                 break
-            rest = [layer for layer in ranked(self.rows) if layer not in floats and layer not in already]
+            rows = self.rows(target)
+            rest = [layer for layer in ranked(rows) if layer not in floats and layer not in already]
             if not rest:
-                which = f"all {len(self.rows)} candidate layers" if self.candidates else "every layer"
+                which = f"all {len(rows)} candidate layers" if self.candidates else "every layer"
                 raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with {which} float (the {target} model's "
                                     f"validation drop is {drop:+.3f} pp against torch fp32); allow a larger drop")
             floats = sorted([*floats, rest[0]], key=layer_sort_key)
             on_step(f"{runtime} drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
             with output_to_log(partial.parent / "export.log"):
                 info = _EXPORTERS[target](copy.deepcopy(model).cpu().eval(), self.crop, partial, "int8",
-                                         self.debugger.calib, float_layers=floats)
+                                          self.debugger.calib, float_layers=floats)
             manifest = write_manifest(partial, {k: v for k, v in {**manifest, **info}.items()
                                                 if k not in ("files", "created", "manifest_version")})
         self.float_layers[target] = floats
         validation = {**self.val.description, "nme_fp32": self.fp32_nme, "nme": nme, "drop_pp": drop,
                       "runtime": f"the artifact itself ({runtime})"}
         record = {"validation": validation, "tries": tries,
-                  "ranked": ranked(self._rows) if self._rows is not None else None}
+                  "ranked": ranked(self._rows[target]) if target in self._rows else None, "ranking": self.sources.get(target)}
         if target == "tflite":
             record["torch_simulation"] = {"nme_fp32": self.debugger.fp32_nme, "nme_all_int8": self.debugger.int8_nme,
                                           "steps": self.steps}
-        else:
-            record["ranking_note"] = ("layers ranked by the torch simulation of the TFLite quantiser (the same network's "
-                                      "sensitivity), each addition measured in this runtime")
         return write_manifest(partial, {k: v for k, v in manifest.items() if k not in ("files", "created", "manifest_version")}
                               | {"float_layers": list(floats), "nme_budget_pp": self.budget_pp, "nme_budget": record})

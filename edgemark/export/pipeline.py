@@ -135,7 +135,7 @@ def foreign_artifacts(out: Path, sha256: str) -> list[tuple[Path, dict]]:
 def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: FaceList | None, train_faces: FaceList | None,
                calib_size: int = 200, calib_seed: int = 0, on_step=None, replace: bool = False,
                jobs: int = 1, nme_budget: float | None = None,
-               float_candidates: list[str] | None = None, ranking: dict | None = None) -> tuple[dict | None, list[ExportResult]]:
+               float_candidates: list[str] | None = None, rankings: dict | None = None) -> tuple[dict | None, list[ExportResult]]:
     """Export every (target, precision); returns the torch reference accuracy and one result per artifact,
     in target x precision order. ``jobs``: conversions run at once, in worker processes (1: here, one after another).
     An export folder holds one checkpoint's artifacts: artifacts of another checkpoint in
@@ -144,7 +144,7 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
     model's NME drop against fp32 on the checkpoint's validation faces to be within that many
     percentage points (``quant_debug``: ranked in torch, then the real artifact measured in its
     runtime); ``float_candidates``: the layers it may keep float (default: every int8 layer);
-    ``ranking``: a ``quant-debug --json`` report to rank them by (instead of ranking again)."""
+    ``rankings``: target -> a ``quant-debug --json`` report of it to rank them by (instead of ranking again)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if nme_budget is not None:
         from .nme_budget import check_budget_targets
@@ -189,7 +189,7 @@ def export_all(checkpoint: Path, out: Path, targets, precisions, test_faces: Fac
         from .nme_budget import BudgetSearch
 
         budget = BudgetSearch(reference, state, calib, train_faces, nme_budget, lambda m: on_step(m, 0, total), float_candidates,
-                               ranking)
+                              rankings, base_manifest(state, checkpoint, "int8"))
         for target in targets:
             budget.start(target)  # a budget the torch simulation cannot meet is refused before any conversion
         jobs = 1  # each conversion takes its own float layers, here

@@ -205,8 +205,8 @@ def validation_set(train_faces, state: dict, crop: CropSpec, interocular, faces:
 @dataclass
 class LayerRow:
     layer: str
-    relative_error: float  # ||int8 - fp32|| / ||fp32|| of the layer's output on the calibration crops
-    cosine: float  # mean over crops of the cosine between the int8 and fp32 outputs
+    relative_error: float | None  # ||int8 - fp32|| / ||fp32|| of the layer's output on the calibration crops (torch only)
+    cosine: float | None  # mean over crops of the cosine between the int8 and fp32 outputs (torch only)
     nme_alone_float: float | None = None  # validation NME of the int8 model with this layer alone float
     gain_pp: float | None = None  # all-int8 NME minus nme_alone_float, in percentage points
 
@@ -317,7 +317,7 @@ class Debugger:
 
 def ranked(rows: list[LayerRow]) -> list[str]:
     """Layers by NME gain when alone float, best first (ties and unmeasured ones by relative error)."""
-    return [r.layer for r in sorted(rows, key=lambda r: (-(r.gain_pp if r.gain_pp is not None else -1e9), -r.relative_error))]
+    return [r.layer for r in sorted(rows, key=lambda r: (-(r.gain_pp if r.gain_pp is not None else -1e9), -(r.relative_error or 0.0)))]
 
 
 def _observers(graph) -> dict:
@@ -328,6 +328,17 @@ def _observers(graph) -> dict:
             observer = graph.get_submodule(node.target)
             out[(node.args[0].name, type(observer).__name__)] = observer
     return out
+
+
+def model_layers(model: torch.nn.Module, crop: CropSpec, calib: np.ndarray) -> list[str]:
+    """The int8 layers of ``model`` (model order), as the debugger names them, without its
+    calibration and measurements."""
+    from .tflite import ChannelsLastInput
+
+    exported = export_graph(ChannelsLastInput(copy.deepcopy(model).cpu().eval()), torch.zeros(2, crop.size, crop.size, 3),
+                            dynamic_batch=True)
+    graph, _ = quantize_graph(exported, crop, calib[:1])
+    return quantisable_layers(graph)
 
 
 def check_budget(nme_budget_pp: float) -> float:
@@ -367,7 +378,9 @@ def markdown(rep: dict, top: int | None = None) -> str:
     for i, r in enumerate(rows[:top] if top else rows, 1):
         nme = f"{r['nme_alone_float'] * 100:.3f}" if r["nme_alone_float"] is not None else "n/a"
         gain = f"{r['gain_pp']:+.3f}" if r["gain_pp"] is not None else "n/a"
-        lines.append(f"| {i} | {r['layer']} | {r['relative_error']:.4f} | {r['cosine']:.5f} | {nme} | {gain} |")
+        rel = f"{r['relative_error']:.4f}" if r["relative_error"] is not None else "n/a"
+        cos = f"{r['cosine']:.5f}" if r["cosine"] is not None else "n/a"
+        lines.append(f"| {i} | {r['layer']} | {rel} | {cos} | {nme} | {gain} |")
     if rep.get("steps"):
         lines += ["", f"Greedy choice for a budget of {rep['nme_budget_pp']} pp (each combination measured):", "",
                   "| step | layer added | NME % | drop pp |", "|---:|---|---:|---:|"]
