@@ -299,6 +299,8 @@ def test_bench_checks_the_budget_on_its_validation_faces(debugged, trained_check
     md = (tmp_path / "bench" / "results.md").read_text()
     assert "NME budgets (`export --nme-budget`)" in md and "| onnx-int8-tight | 0 |" in md and "**no**" in md
     assert "budget onnx-int8-tight: validation drop" in done.stdout and "over" in done.stdout
+    page = (tmp_path / "bench" / "results.html").read_text()
+    assert '<table id="budgets">' in page and page.count('data-key="within">NO<') == 1 and page.count('data-key="within">yes<') == 1
 
 
 def test_int8_calibration_does_not_depend_on_the_thread_count(small_lists):

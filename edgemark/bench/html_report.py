@@ -50,6 +50,11 @@ PIPELINE_COLUMNS = [
 ]
 
 
+BUDGET_COLUMNS = [("artifact", "artifact", ""), ("float layers", "float_layers", "d"), ("budget pp", "budget_pp", "g"),
+                  ("validation drop pp (export)", "export_drop_pp", "+.3f"), ("validation drop pp (here)", "drop_pp", "+.3f"),
+                  ("within", "within", ""), ("test-list drop pp", "test_drop_pp", "+.3f")]
+
+
 def _e(v) -> str:
     return html.escape(str(v), quote=True)
 
@@ -143,6 +148,11 @@ def html_report(results: dict, out_dir: Path) -> str:
     if isinstance(jitter.get("clip"), dict):
         parts.append(f"<p>Clip jitter: {_e(jitter['clip'].get('method', ''))} ({_e(jitter['clip'].get('frames_with_face'))} of "
                      f"{_e(jitter['clip'].get('frames'))} frames with a face).</p>")
+    if results.get("budget_checks"):  # bench/budget_check.py: --nme-budget artifacts, their drop again on their validation faces
+        parts.append("<h2>NME budgets</h2><p>Each --nme-budget artifact's drop against torch fp32, measured again in this run in "
+                     "its runtime on the validation faces its budget was set on; the test-list drop beside it.</p>"
+                     + _table([{**c, "within": None if c.get("within") is None else ("yes" if c["within"] else "NO")}
+                               for c in results["budget_checks"]], BUDGET_COLUMNS, "budgets"))
     parts.append(_list(pin_lines(results)))
     summary = summary_lines(results)
     if summary:
