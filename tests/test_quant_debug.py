@@ -229,29 +229,37 @@ def test_nme_budget_for_onnx_and_openvino_measures_each_runtime(debugged, traine
                            nme_budget=budget, float_candidates=MEASURED)
     record = own.manifest["nme_budget"]
     assert record["ranking"] == "one onnx conversion per layer, measured in onnxruntime"
-    assert sorted(record["ranked"]) == sorted(layer for layer in MEASURED if layer != "head.fc")
-    assert own.manifest["float_layers"] == sorted(record["ranked"][: len(record["tries"]) - 1],
-                                                  key=lambda layer: MEASURED.index(layer))
+    singles = [layer for layer in MEASURED if layer != "head.fc"]
+    assert sorted(record["ranked"]) == sorted(singles + [f"{a}+{b}" for a, b in zip(singles, singles[1:])])
+    for previous, now in zip(record["tries"], record["tries"][1:]):  # each try adds the next ranked unit's new layers
+        added = set(now["float_layers"]) - set(previous["float_layers"])
+        unit = next(u for u in record["ranked"] if set(u.split("+")) - set(previous["float_layers"]))
+        assert added == set(unit.split("+")) - set(previous["float_layers"])
     assert record["tries"][-1]["drop_pp"] <= budget
     # the ranking's alone-float NME is a real file's: converting it again gives the same NME
     manifest = {k: v for k, v in own.manifest.items() if k not in ("files", "created", "manifest_version", "nme_budget")}
     ranking = RuntimeRanking("onnx", loaded.model, loaded.crop, debugger.calib, debugger.val, manifest)
     assert ranking.int8_nme == pytest.approx(record["tries"][0]["nme"], abs=1e-9)
-    (row,) = ranking.table(["head.fc", record["ranked"][0]])
+    (row,) = ranking.table(["head.fc", singles[0]])
     assert row.relative_error is None and row.gain_pp == pytest.approx((ranking.int8_nme - row.nme_alone_float) * 100)
 
 
 def test_quant_debug_ranks_onnx_layers_in_onnxruntime(trained_checkpoint, small_lists, tmp_path):
     done = edgemark("quant-debug", trained_checkpoint, "--target", "onnx", "--faces", "10", "--calib-size", "8", "--data", small_lists,
-                    "--json", tmp_path / "q.json", "--md", tmp_path / "q.md", "--top", "3", timeout=900)
+                    "--layers", ",".join(MEASURED), "--json", tmp_path / "q.json", "--md", tmp_path / "q.md", "--top", "3", timeout=900)
     assert done.returncode == 0, done.stderr
     rep = json.loads((tmp_path / "q.json").read_text())
     assert rep["target"] == "onnx" and "onnxruntime" in rep["quantizer"] and rep["already_float"] == ["head.fc"]
-    assert len(rep["rows"]) == rep["layers_quantised"] - 1 and "head.fc" not in rep["ranked"]
+    assert rep["layers_quantised"] > len(MEASURED) and "head.fc" not in rep["ranked"]
+    # each layer alone, then each pair of consecutive ones (the tensor between them float too), the head's linear layer
+    # left out: the ONNX exporter keeps it float anyway
+    singles = [layer for layer in MEASURED if layer != "head.fc"]
+    assert [r["layer"] for r in rep["rows"]] == singles + [f"{a}+{b}" for a, b in zip(singles, singles[1:])]
     assert all(r["relative_error"] is None and r["nme_alone_float"] is not None for r in rep["rows"])
     assert rep["drop_pp"] == pytest.approx((rep["nme_int8"] - rep["nme_fp32"]) * 100)
     assert "| 1 | " in (tmp_path / "q.md").read_text() and "n/a" in (tmp_path / "q.md").read_text()
-    for args, message in ((["--no-nme"], "--no-nme: the output-error columns"), (["--nme-budget", "0.05"], "edgemark export --target onnx")):
+    for args, message in ((["--no-nme"], "--no-nme: the output-error columns"), (["--nme-budget", "0.05"], "edgemark export --target onnx"),
+                          (["--layers", "features.99"], "--layers: features.99: not an int8 layer")):
         bad = edgemark("quant-debug", trained_checkpoint, "--target", "onnx", *args, "--data", small_lists)
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
 

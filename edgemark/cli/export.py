@@ -214,6 +214,8 @@ def quant_debug(
     data: Optional[Path] = DataOption,
     calib_size: int = typer.Option(200, min=1, help="Calibration faces, drawn from the training list (as edgemark export)."),
     calib_seed: int = typer.Option(0, help="Seed of the calibration draw."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Rank only these layers, a comma list of the names this "
+                                         "command prints (features.3.block.0,head.reduce); default: every int8 layer."),
     top: int = typer.Option(20, min=1, help="Rows printed here (the JSON and Markdown files hold all)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the findings as JSON."),
     md_out: Optional[Path] = typer.Option(None, "--md", help="Write the per-layer table as Markdown."),
@@ -246,8 +248,12 @@ def quant_debug(
     calib, calib_info = calibration_crops(train_faces, loaded.crop, calib_size, calib_seed)
     with console.status("validation crops") as status:
         val = validation_set(train_faces, state, loaded.crop, loaded.scheme.interocular, faces)
+        from ..export.quant_debug import model_layers
+
+        all_layers = model_layers(loaded.model, loaded.crop, calib)
+        chosen_layers = _chosen_layers(layers, all_layers)
         if target != "tflite":
-            rep = _rank_in_runtime(target, loaded, state, path, checkpoint, calib, calib_info, val, status)
+            rep = _rank_in_runtime(target, loaded, state, path, checkpoint, calib, calib_info, val, status, chosen_layers, all_layers)
     if target != "tflite":
         rep["command"] = "edgemark " + shlex.join(sys.argv[1:])
         rep["checkpoint_sha256"] = file_sha256(path)
@@ -256,7 +262,7 @@ def quant_debug(
     with console.status("int8 model in torch") as status:
         status.update(f"int8 model in torch, {len(calib)} calibration crops, {len(val.crops)} validation faces")
         debugger = Debugger(loaded.model, loaded.crop, calib, val)
-        rows = debugger.table(with_nme=nme, progress=lambda i, n: status.update(f"layer {i}/{n} alone float"))
+        rows = debugger.table(with_nme=nme, progress=lambda i, n: status.update(f"layer {i}/{n} alone float"), layers=chosen_layers)
         steps = chosen = None
         if nme_budget is not None:
             chosen, steps = debugger.choose(nme_budget, rows, progress=lambda s: status.update(
@@ -267,16 +273,26 @@ def quant_debug(
     _write_quant_debug(rep, checkpoint, len(val.crops), top, json_out, md_out, nme_budget, chosen, steps)
 
 
-def _rank_in_runtime(target, loaded, state, path, checkpoint, calib, calib_info, val, status) -> dict:
+def _chosen_layers(text: str | None, layers: list[str]) -> list[str]:
+    """--layers as the model's int8 layers (model order), or a named error."""
+    if text is None:
+        return layers
+    wanted = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in layers]
+    if unknown or not wanted:
+        raise EdgemarkError(f"--layers: {', '.join(unknown) or 'empty'}: not an int8 layer of this model (its layers: "
+                            f"{', '.join(layers[:4])}, ..., {layers[-1]})")
+    return [layer for layer in layers if layer in wanted]
+
+
+def _rank_in_runtime(target, loaded, state, path, checkpoint, calib, calib_info, val, status, layers, all_layers) -> dict:
     from ..export.pipeline import base_manifest
-    from ..export.quant_debug import model_layers
     from ..export.runtime_ranking import RuntimeRanking, fp32_nme, report
 
     status.update(f"{target} int8, all layers")
     ranking = RuntimeRanking(target, loaded.model, loaded.crop, calib, val, base_manifest(state, path, "int8"))
-    layers = model_layers(loaded.model, loaded.crop, calib)
-    rows = ranking.table(layers, progress=lambda i, n: status.update(f"{target}: layer {i}/{n} alone float"))
-    return report(ranking, rows, checkpoint, calib_info, fp32_nme(loaded.model, loaded.crop, val), layers)
+    rows = ranking.table(layers, progress=lambda i, n: status.update(f"{target}: layer or pair {i}/{n} alone float"))
+    return report(ranking, rows, checkpoint, calib_info, fp32_nme(loaded.model, loaded.crop, val), all_layers)
 
 
 def _write_quant_debug(rep: dict, checkpoint, faces: int, top: int, json_out, md_out, nme_budget, chosen, steps) -> None:

@@ -16,6 +16,7 @@ from ..predictors.load import load_predictor
 from .manifest import write_manifest
 from .onnx import export_onnx
 from .openvino import export_openvino
+from .runtime_ranking import unit_layers
 from .tflite import export_tflite
 
 BUDGET_TARGETS = ("tflite", "onnx", "openvino")  # the int8 exporters that can leave chosen layers float
@@ -56,8 +57,8 @@ class BudgetSearch:
                                 f"(edgemark quant-debug lists them: {', '.join(self.debugger.layers[:3])}, ...)")
         self._rows, self.sources = {}, {}
         for target, ranking in (rankings or {}).items():
-            rows = [LayerRow(**r) for r in ranking["rows"] if candidates is None or r["layer"] in candidates]
-            foreign = sorted({r.layer for r in rows} - set(self.debugger.layers))
+            rows = [LayerRow(**r) for r in ranking["rows"] if candidates is None or set(unit_layers(r["layer"])) <= set(candidates)]
+            foreign = sorted({layer for r in rows for layer in unit_layers(r.layer)} - set(self.debugger.layers))
             if foreign or not rows:
                 raise EdgemarkError(f"--ranking {ranking.get('path', '')}: its layers ({', '.join(foreign[:3]) or 'none'}) are not "
                                     "this model's int8 layers; rank this checkpoint with edgemark quant-debug --json")
@@ -119,12 +120,13 @@ class BudgetSearch:
             if drop <= self.budget_pp:
                 break
             rows = self.rows(target)
-            rest = [layer for layer in ranked(rows) if layer not in floats and layer not in already]
+            # the next unit (a layer, or two consecutive ones: runtime_ranking) that would make a layer float
+            rest = [unit for unit in ranked(rows) if set(unit_layers(unit)) - set(floats) - already]
             if not rest:
                 which = f"all {len(rows)} candidate layers" if self.candidates else "every layer"
                 raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with {which} float (the {target} model's "
                                     f"validation drop is {drop:+.3f} pp against torch fp32); allow a larger drop")
-            floats = sorted([*floats, rest[0]], key=layer_sort_key)
+            floats = sorted(set(floats) | set(unit_layers(rest[0])) - already, key=layer_sort_key)
             on_step(f"{runtime} drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
             with output_to_log(partial.parent / "export.log"):
                 info = _EXPORTERS[target](copy.deepcopy(model).cpu().eval(), self.crop, partial, "int8",
