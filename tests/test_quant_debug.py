@@ -65,9 +65,13 @@ def test_debugger_measures_each_layer_against_fp32(debugged):
     assert np.abs(graph_predict(debugger.fp32, crops, loaded.crop) - reference).max() < 1e-4
     assert np.abs(graph_predict(debugger.int8, crops, loaded.crop) - reference).max() > 1e-4
     assert debugger.fp32_nme == pytest.approx(debugger.val.nme(reference, loaded.crop.size), abs=1e-6)
-    assert [r.layer for r in rows] == MEASURED
+    # each layer with its output error, then each pair of consecutive ones (NME only)
+    assert [r.layer for r in rows] == MEASURED + [f"{a}+{b}" for a, b in zip(MEASURED, MEASURED[1:])]
     for r in rows:
-        assert 0 < r.relative_error < 1 and 0.5 < r.cosine <= 1 + 1e-9, r
+        if "+" not in r.layer:
+            assert 0 < r.relative_error < 1 and 0.5 < r.cosine <= 1 + 1e-9, r
+        else:
+            assert r.relative_error is None and r.nme_alone_float == pytest.approx(debugger.nme(r.layer.split("+")))
         assert r.gain_pp == pytest.approx((debugger.int8_nme - r.nme_alone_float) * 100)
     gains = [next(r.gain_pp for r in rows if r.layer == layer) for layer in ranked(rows)]
     assert gains == sorted(gains, reverse=True)
@@ -84,7 +88,15 @@ def test_greedy_choice_measures_the_combination(debugged):
     budget = max(0.0, debugger.drop_pp(()) / 2)
     chosen, steps = debugger.choose(budget, rows)
     assert steps[-1]["drop_pp"] <= budget and all(s["drop_pp"] > budget for s in steps[:-1])
-    assert [s["added"] for s in steps[1:]] == ranked(rows)[: len(chosen)]
+    # units in ranked order, a pair skipped when both its layers are float already
+    floats, expected = set(), []
+    for unit in ranked(rows):
+        if len(expected) == len(steps) - 1:
+            break
+        if set(unit.split("+")) - floats:
+            expected.append(unit)
+            floats |= set(unit.split("+"))
+    assert [s["added"] for s in steps[1:]] == expected and set(chosen) == floats
     assert steps[-1]["nme"] == pytest.approx(debugger.nme(chosen))
 
 

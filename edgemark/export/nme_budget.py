@@ -16,7 +16,7 @@ from ..predictors.load import load_predictor
 from .manifest import write_manifest
 from .onnx import export_onnx
 from .openvino import export_openvino
-from .runtime_ranking import unit_layers
+from .quant_debug import unit_layers
 from .tflite import export_tflite
 
 BUDGET_TARGETS = ("tflite", "onnx", "openvino")  # the int8 exporters that can leave chosen layers float
@@ -97,7 +97,8 @@ class BudgetSearch:
                 self.budget_pp, rows, progress=lambda s: self.on_step(f"float set + {s['added']}: drop {s['drop_pp']:+.3f} pp (torch)"))
             if self.steps[-1]["drop_pp"] > self.budget_pp:  # only with candidates: every layer float is fp32 itself
                 best = min(range(len(self.steps)), key=lambda i: self.steps[i]["drop_pp"])
-                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with all {len(rows)} candidate layers float "
+                count = len({layer for r in rows for layer in unit_layers(r.layer)})
+                raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with all {count} candidate layers float "
                                     f"(validation drop in torch {self.steps[-1]['drop_pp']:+.3f} pp; the least, "
                                     f"{self.steps[best]['drop_pp']:+.3f} pp, with the first {best} of them by gain); "
                                     "allow a larger drop or more candidates")
@@ -123,7 +124,8 @@ class BudgetSearch:
             # the next unit (a layer, or two consecutive ones: runtime_ranking) that would make a layer float
             rest = [unit for unit in ranked(rows) if set(unit_layers(unit)) - set(floats) - already]
             if not rest:
-                which = f"all {len(rows)} candidate layers" if self.candidates else "every layer"
+                count = len({layer for r in rows for layer in unit_layers(r.layer)})
+                which = f"all {count} candidate layers" if self.candidates else "every layer"
                 raise EdgemarkError(f"--nme-budget {self.budget_pp}: not met even with {which} float (the {target} model's "
                                     f"validation drop is {drop:+.3f} pp against torch fp32); allow a larger drop")
             floats = sorted(set(floats) | set(unit_layers(rest[0])) - already, key=layer_sort_key)

@@ -6,10 +6,8 @@ The quantisation debugger's torch graph is the TFLite quantiser's; ONNX Runtime'
 bias correction) lose their accuracy elsewhere, so these two rank in their own runtime: one
 conversion per layer, each measured on the validation faces.
 
-Pairs of consecutive layers are ranked too. A float layer's input is still quantised where
-the layer before it is int8 (and its output where the layer after it is), so the tensor
-between two layers stays float only when both do. On the shipped model ONNX's whole drop
-sits on one such tensor, the last block's output: ``features.17.block.2`` alone float
+Pairs of consecutive layers are ranked too (``quant_debug.ranking_units``): on the shipped
+model ONNX's whole drop sits on the last block's output, ``features.17.block.2`` alone float
 +0.045 pp, ``head.reduce`` alone +0.045, both +0.006 (all-int8 +0.047); ranked by single
 layers, the budget search made 29 layers float before it found them."""
 
@@ -24,10 +22,9 @@ from ..predictors.load import load_predictor
 from .manifest import write_manifest
 from .onnx import export_onnx
 from .openvino import export_openvino
-from .quant_debug import LayerRow, ValidationSet
+from .quant_debug import LayerRow, ValidationSet, ranking_units, unit_layers
 
 RUNTIME_TARGETS = {"onnx": export_onnx, "openvino": export_openvino}
-UNIT_JOIN = "+"  # a ranked unit of two layers: "features.17.block.2+head.reduce"
 ALREADY_FLOAT = ("head.fc",)  # both exporters keep the head's fully connected layer float anyway
 QUANTISER = {"onnx": "onnxruntime.quantization.quantize_static (QDQ, uint8 activations, 7-bit per-channel weights, MinMax), "
                      "each layer's file converted and run in onnxruntime",
@@ -60,12 +57,11 @@ class RuntimeRanking:
         """One row per layer (model order) that the exporter does not keep float already, then
         one per pair of consecutive layers (``a+b``: the tensor between them stays float only
         when both do); no output-error columns (those are the torch simulation's)."""
-        layers = [layer for layer in layers if layer not in ALREADY_FLOAT]
-        units = [[layer] for layer in layers] + [list(pair) for pair in zip(layers, layers[1:])]
+        units = ranking_units([layer for layer in layers if layer not in ALREADY_FLOAT])
         rows = []
         for i, unit in enumerate(units):
-            nme = self.nme(unit)
-            rows.append(LayerRow(UNIT_JOIN.join(unit), None, None, nme, (self.int8_nme - nme) * 100))
+            nme = self.nme(unit_layers(unit))
+            rows.append(LayerRow(unit, None, None, nme, (self.int8_nme - nme) * 100))
             if progress:
                 progress(i + 1, len(units))
         return rows
@@ -94,7 +90,3 @@ def report(ranking: RuntimeRanking, rows: list[LayerRow], checkpoint: str, calib
             "nme_fp32": nme_fp32, "nme_int8": ranking.int8_nme, "drop_pp": (ranking.int8_nme - nme_fp32) * 100,
             "rows": [vars(r) for r in rows], "ranked": ranked(rows)}
 
-
-def unit_layers(unit: str) -> list[str]:
-    """The layers of a ranked unit (a layer, or ``a+b``)."""
-    return unit.split(UNIT_JOIN)
