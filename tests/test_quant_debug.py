@@ -26,7 +26,7 @@ from test_cli import edgemark
 CALIB = 16
 # the layers whose NME alone float the fixture measures (one int8 graph each): a first convolution, a
 # depthwise one, a residual addition, the head's convolution and its linear layer
-MEASURED = ["features.0", "features.1.block.0", "features.3", "head.fc", "head.reduce"]  # model order
+MEASURED = ["features.0", "features.1.block.0", "features.3", "head.reduce", "head.fc"]  # the order the network runs them
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,9 @@ def test_debugger_layers_are_the_models_and_profiles_names(debugged, tmp_path):
     modules = dict(loaded.model.named_modules())
     residual = {name for name, m in modules.items() if getattr(m, "residual", False)}
     assert set(debugger.layers) <= set(modules) and {"features.0", "head.reduce", "head.fc"} <= set(debugger.layers)
+    # in the order the network runs them: pairs of consecutive layers are producer and consumer
+    assert debugger.layers[0] == "features.0" and debugger.layers[-2:] == ["head.reduce", "head.fc"]
+    assert debugger.layers.index("features.3") == debugger.layers.index("features.3.block.2") + 1  # the residual add after its block
     assert residual and residual <= set(debugger.layers)  # each residual addition is a layer of its own
     # every convolution unit is one layer: a conv's parent Sequential (features.1.block.0), never the conv itself
     assert not any(isinstance(modules[layer], torch.nn.Conv2d) for layer in debugger.layers)

@@ -103,13 +103,15 @@ _COMPUTE = ("conv", "linear", "addmm", "add.", "mul.", "pool", "cat")  # the ope
 
 def quantisable_layers(graph) -> list[str]:
     """Layers of a converted graph with an operator the quantizer made int8 (a convolution, a
-    linear layer, an addition, ...; not a reshape that merely passes int8 on), in model order."""
-    found = set()
+    linear layer, an addition, ...; not a reshape that merely passes int8 on), in the order the
+    graph runs them (so consecutive layers are producer and consumer: ``head.reduce`` before
+    ``head.fc``, which the names would sort the other way)."""
+    found = {}
     for node in graph.graph.nodes:
         layer = node_layer(node)
         if layer and any(c in str(node.target) for c in _COMPUTE) and _quantised(node):
-            found.add(layer)
-    return sorted(found, key=layer_sort_key)
+            found.setdefault(layer, None)
+    return list(found)
 
 
 def _is_qdq(node) -> bool:
