@@ -43,22 +43,23 @@ class BudgetSearch:
 
     def __init__(self, reference, state: dict, calib, train_faces: FaceList, budget_pp: float, on_step, candidates=None,
                  rankings: dict | None = None, manifest: dict | None = None):
-        from .quant_debug import Debugger, LayerRow, validation_set
+        from .quant_debug import LayerRow, model_layers, validation_set
 
         self.budget_pp, self.crop, self.model, self.manifest = budget_pp, reference.crop, reference.model, manifest or {}
+        self.calib = calib
         on_step("validation crops")
         self.val = validation_set(train_faces, state, reference.crop, reference.scheme.interocular)
-        on_step(f"quantisation debugger: int8 in torch, {len(self.val.crops)} validation faces")
-        self.debugger = Debugger(reference.model, reference.crop, calib, self.val)
+        self.layers = model_layers(reference.model, reference.crop, calib)
+        self._debugger = None
         self.on_step, self.candidates = on_step, candidates
-        unknown = sorted(set(candidates or ()) - set(self.debugger.layers))
+        unknown = sorted(set(candidates or ()) - set(self.layers))
         if unknown:
             raise EdgemarkError(f"float candidates {', '.join(unknown)}: no int8 layer of this model "
-                                f"(edgemark quant-debug lists them: {', '.join(self.debugger.layers[:3])}, ...)")
+                                f"(edgemark quant-debug lists them: {', '.join(self.layers[:3])}, ...)")
         self._rows, self.sources = {}, {}
         for target, ranking in (rankings or {}).items():
             rows = [LayerRow(**r) for r in ranking["rows"] if candidates is None or set(unit_layers(r["layer"])) <= set(candidates)]
-            foreign = sorted({layer for r in rows for layer in unit_layers(r.layer)} - set(self.debugger.layers))
+            foreign = sorted({layer for r in rows for layer in unit_layers(r.layer)} - set(self.layers))
             if foreign or not rows:
                 raise EdgemarkError(f"--ranking {ranking.get('path', '')}: its layers ({', '.join(foreign[:3]) or 'none'}) are not "
                                     "this model's int8 layers; rank this checkpoint with edgemark quant-debug --json")
@@ -66,10 +67,21 @@ class BudgetSearch:
         self.fp32_nme = self.val.nme(reference.predict_crops(self.val.crops), reference.crop.size)
         self.float_layers, self.steps = {}, None
 
+    @property
+    def debugger(self):
+        """The TFLite int8 model in torch (calibrated, measured on the validation faces): built
+        only for a TFLite target, ONNX and OpenVINO rank and measure their own files."""
+        if self._debugger is None:
+            from .quant_debug import Debugger
+
+            self.on_step(f"quantisation debugger: int8 in torch, {len(self.val.crops)} validation faces")
+            self._debugger = Debugger(self.model, self.crop, self.calib, self.val)
+        return self._debugger
+
     def rows(self, target: str):
         """``target``'s layers with their NME gain alone float (ranked once, when first needed)."""
         if target not in self._rows:
-            layers = [layer for layer in self.debugger.layers if self.candidates is None or layer in self.candidates]
+            layers = [layer for layer in self.layers if self.candidates is None or layer in self.candidates]
             if target == "tflite":
                 self._rows[target] = self.debugger.table(
                     progress=lambda i, n: self.on_step(f"quantisation debugger: layer {i}/{n} alone float"), layers=layers)
@@ -78,7 +90,7 @@ class BudgetSearch:
                 from .runtime_ranking import RuntimeRanking
 
                 self.on_step(f"{target}: all-int8 file")
-                ranking = RuntimeRanking(target, self.model, self.crop, self.debugger.calib, self.val, self.manifest)
+                ranking = RuntimeRanking(target, self.model, self.crop, self.calib, self.val, self.manifest)
                 self._rows[target] = ranking.table(layers, progress=lambda i, n: self.on_step(f"{target}: layer {i}/{n} alone float "
                                                                                               f"({_RUNTIME[target]})"))
                 self.sources[target] = f"one {target} conversion per layer, measured in {_RUNTIME[target]}"
@@ -132,7 +144,7 @@ class BudgetSearch:
             on_step(f"{runtime} drop {drop:+.3f} pp > {self.budget_pp}: {rest[0]} float too")
             with output_to_log(partial.parent / "export.log"):
                 info = _EXPORTERS[target](copy.deepcopy(model).cpu().eval(), self.crop, partial, "int8",
-                                          self.debugger.calib, float_layers=floats)
+                                          self.calib, float_layers=floats)
             manifest = write_manifest(partial, {k: v for k, v in {**manifest, **info}.items()
                                                 if k not in ("files", "created", "manifest_version")})
         self.float_layers[target] = floats
