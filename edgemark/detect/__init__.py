@@ -4,7 +4,10 @@ every face, largest first), and ``detector.training_box_rule`` to map a detectio
 the box convention the landmark model was trained on (``detection.training_box``).
 
 Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-int8`` (the same
-network quantised to int8: ``python -m edgemark.detect.blazeface_int8`` builds it), ``blazeface-full``
+network quantised to int8: ``python -m edgemark.detect.blazeface_int8`` builds it), ``blazeface-96``,
+``blazeface-int8-96``, ``blazeface-112`` and ``blazeface-int8-112`` (those two files run at a 96 or 112 px
+input instead of 128: less time per frame, small faces left to the zoom pass;
+benchmarks/detector-size-2026-12-04), ``blazeface-full``
 (full range, for faces far from the camera), ``blazeface-anyroll`` (short range run on the
 frame turned by 0/90/180/270 degrees: faces on their side or upside down; 4x the time), ``yunet`` (needs its ONNX file) and
 ``haar`` (OpenCV's cascade, no model file needed)."""
@@ -14,7 +17,8 @@ from __future__ import annotations
 from ..errors import EdgemarkError
 from .detection import Detection, holds, largest_first, training_box
 
-DETECTORS = ("blazeface", "blazeface-int8", "blazeface-full", "blazeface-anyroll", "yunet", "haar")
+DETECTORS = ("blazeface", "blazeface-int8", "blazeface-96", "blazeface-int8-96", "blazeface-112", "blazeface-int8-112",
+             "blazeface-full", "blazeface-anyroll", "yunet", "haar")
 DEFAULT_DETECTOR = "blazeface"
 
 
@@ -30,6 +34,16 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
         from .blazeface_int8 import int8_path
 
         return BlazeFaceDetector(SHORT_RANGE_INT8, threads=threads, model_file=model_file or int8_path())
+    if name in ("blazeface-96", "blazeface-112"):
+        from .blazeface import SHORT_RANGE_96, SHORT_RANGE_112, BlazeFaceDetector
+
+        return BlazeFaceDetector(SHORT_RANGE_96 if name == "blazeface-96" else SHORT_RANGE_112, threads=threads, model_file=model_file)
+    if name in ("blazeface-int8-96", "blazeface-int8-112"):
+        from .blazeface import SHORT_RANGE_INT8_96, SHORT_RANGE_INT8_112, BlazeFaceDetector
+        from .blazeface_int8 import int8_path
+
+        variant = SHORT_RANGE_INT8_96 if name == "blazeface-int8-96" else SHORT_RANGE_INT8_112
+        return BlazeFaceDetector(variant, threads=threads, model_file=model_file or int8_path())
     if name == "blazeface-anyroll":
         from .any_roll import AnyRollDetector
         from .blazeface import SHORT_RANGE, BlazeFaceDetector

@@ -6,7 +6,9 @@ score (MediaPipe's "weighted" non-maximum suppression).
 Anchors follow MediaPipe's SSD anchor calculator with fixed anchor size 1 and centres at
 ((x + 0.5) / grid, (y + 0.5) / grid), row by row, anchor by anchor:
 - short range (128 px): strides 8 and 16; 2 anchors per cell on the 16x16 grid, 6 on the
-  8x8 grid (512 + 384 = 896);
+  8x8 grid (512 + 384 = 896). The network is fully convolutional: run at another input
+  size (a multiple of 16; the interpreter's input resized) it keeps the strides, so the
+  grids follow the size (``short_range_grids``: 96 px -> 12x12x2 + 6x6x6 = 504 anchors);
 - full range (192 px): stride 4, 1 anchor per cell on the 48x48 grid (2,304).
 Keypoints, in order: the subject's right eye (image left), left eye, nose tip, mouth
 centre, right ear tragion, left ear tragion.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import EdgemarkError
 from ..optional import require
 from .detection import Detection, holds, largest_first
 from .model_files import model_path
@@ -30,24 +33,51 @@ KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear_tra
 class BlazeFaceVariant:
     name: str
     model_file: str
-    size: int
+    size: int  # the input side the detector runs at (the interpreter's input is resized when the file's differs)
     grids: tuple[tuple[int, int], ...]  # (cells per side, anchors per cell)
     score_threshold: float
     # the CUHK training box from the eyes, nose and mouth centre (edgemark.preprocess.box_from_landmarks),
     # medians over the CUHK training list: python -m edgemark.detect.measure
     training_box_rule: dict
+    kind: str = "short-range"  # for the description
+
+
+def short_range_grids(size: int) -> tuple[tuple[int, int], ...]:
+    """The short-range network's anchor grids at a ``size`` px input: strides 8 (2 anchors
+    per cell) and 16 (6 per cell)."""
+    if size < 16 or size % 16:
+        raise EdgemarkError(f"BlazeFace short range runs at a multiple of 16 px (its strides are 8 and 16), not {size}")
+    return ((size // 8, 2), (size // 16, 6))
 
 
 # (3,000 random training faces, seed 0; the short-range model found all 3,000, the full-range
 # one 2,738: it is made for small, far faces and misses faces that fill the photo)
-SHORT_RANGE = BlazeFaceVariant("blazeface", "face_detection_short_range.tflite", 128, ((16, 2), (8, 6)), 0.5,
+SHORT_RANGE = BlazeFaceVariant("blazeface", "face_detection_short_range.tflite", 128, short_range_grids(128), 0.5,
                                {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": -0.0274, "dy": -0.0511, "side": 1.797})
 # the same network quantised to int8 (edgemark/detect/blazeface_int8.py): same anchors, threshold and box rule
 # (its keypoints against the CUHK test labels: 10.029 % of the IOD, the float file's 10.028 %)
 SHORT_RANGE_INT8 = BlazeFaceVariant("blazeface-int8", "face_detection_short_range_int8.tflite", 128, SHORT_RANGE.grids,
-                                    SHORT_RANGE.score_threshold, SHORT_RANGE.training_box_rule)
+                                    SHORT_RANGE.score_threshold, SHORT_RANGE.training_box_rule, "short-range int8")
 FULL_RANGE = BlazeFaceVariant("blazeface-full", "face_detection_full_range_sparse.tflite", 192, ((48, 1),), 0.6,
-                              {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": -0.0216, "dy": -0.0515, "side": 1.802})
+                              {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": -0.0216, "dy": -0.0515, "side": 1.802},
+                              "full-range")
+
+
+# the short-range files run at a smaller input (benchmarks/detector-size-2026-12-04): the same score
+# threshold, grids for the size; each its own box rule, measured at that size on 3,000 training faces
+# (seed 0; every one found): python -m edgemark.detect.measure --detector NAME --faces 3000
+def _rule(dx: float, dy: float, side: float) -> dict:
+    return {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": dx, "dy": dy, "side": side}
+
+
+SHORT_RANGE_96 = BlazeFaceVariant("blazeface-96", SHORT_RANGE.model_file, 96, short_range_grids(96), SHORT_RANGE.score_threshold,
+                                  _rule(-0.0231, -0.0499, 1.815))
+SHORT_RANGE_INT8_96 = BlazeFaceVariant("blazeface-int8-96", SHORT_RANGE_INT8.model_file, 96, short_range_grids(96),
+                                       SHORT_RANGE.score_threshold, _rule(-0.0199, -0.0469, 1.825), "short-range int8")
+SHORT_RANGE_112 = BlazeFaceVariant("blazeface-112", SHORT_RANGE.model_file, 112, short_range_grids(112), SHORT_RANGE.score_threshold,
+                                   _rule(-0.0204, -0.0493, 1.806))
+SHORT_RANGE_INT8_112 = BlazeFaceVariant("blazeface-int8-112", SHORT_RANGE_INT8.model_file, 112, short_range_grids(112),
+                                        SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0468, 1.811), "short-range int8")
 
 
 def anchors(grids) -> np.ndarray:
@@ -68,7 +98,19 @@ class BlazeFaceDetector:
         self.variant, self.name = variant, variant.name
         self.model_file = model_file or model_path(variant.model_file)
         self.interpreter = litert.Interpreter(model_path=str(self.model_file), num_threads=threads or None)
-        self.interpreter.allocate_tensors()
+        detail = self.interpreter.get_input_details()[0]
+        if len(detail["shape"]) != 4 or detail["shape"][3] != 3:
+            raise EdgemarkError(f"{self.model_file}: not a BlazeFace file (input {list(detail['shape'])}, want [1, size, size, 3])")
+        if tuple(detail["shape"][1:3]) != (variant.size, variant.size):
+            # fully convolutional: the same weights at another input size (the strides stay, the grids follow)
+            try:
+                self.interpreter.resize_tensor_input(detail["index"], [1, variant.size, variant.size, 3])
+                self.interpreter.allocate_tensors()
+            except (RuntimeError, ValueError) as e:
+                raise EdgemarkError(f"{self.model_file}: does not run at {variant.size} px (its input is "
+                                    f"{detail['shape'][1]} px; the {variant.name} detector is for the short-range file): {e}") from None
+        else:
+            self.interpreter.allocate_tensors()
         detail = self.interpreter.get_input_details()[0]
         self.input = detail["index"]
         # the input written in place (no intermediate tensor, no set_tensor copy) through a
@@ -82,14 +124,16 @@ class BlazeFaceDetector:
         self._scores = next(o for o in outputs if o["shape"][-1] == 1)
         self.regressors, self.scores = self._regressors["index"], self._scores["index"]
         self.anchors = anchors(variant.grids)
+        if self._scores["shape"][1] != len(self.anchors):
+            raise EdgemarkError(f"{self.model_file}: {self._scores['shape'][1]} anchors at {variant.size} px, but the {variant.name} "
+                                f"detector decodes {len(self.anchors)}: not the file this detector is made for")
         self.score_threshold = variant.score_threshold if score_threshold is None else score_threshold
         self.iou_threshold = iou_threshold
         self.zoom_below, self.zoom_context = zoom_below, zoom_context
         self.candidate_threshold, self.max_zoom = candidate_threshold, max_zoom
         self.training_box_rule = variant.training_box_rule
         self.default_refine = 0  # its keypoint crop already matches the training boxes (benchmarks/pipeline_study.md)
-        kind = {SHORT_RANGE.name: "short-range", SHORT_RANGE_INT8.name: "short-range int8"}.get(variant.name, "full-range")
-        self.description = f"BlazeFace {kind} ({variant.size} px, LiteRT)"
+        self.description = f"BlazeFace {variant.kind} ({variant.size} px, LiteRT)"
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Every face in the frame, largest first, in image pixels. A face small in the
