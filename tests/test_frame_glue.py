@@ -4,6 +4,8 @@ pass; each gives what the code before it gave, bit for bit. And the int8 BlazeFa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -130,3 +132,66 @@ def test_int8_tflite_one_crop_fast_path_gives_the_generic_answer():
         assert np.array_equal(predictor.predict_crops(crop[0]), generic)  # (H, W, 3), as predict passes it
     batch = rng.integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)  # a batch (flip TTA sends 2) takes the generic path
     assert np.array_equal(predictor.predict_crops(batch)[1], predictor.predict_crops(batch[1:2])[0])
+
+
+def test_per_channel_normalisation_keeps_a_table_per_channel():
+    """The shipped models normalise every channel alike: one table, cv2.LUT's fast path. A
+    manifest with a mean and std per channel gets one table per channel, and the fast path
+    still gives the generic path's answer."""
+    from edgemark.export.manifest import read_manifest
+    from edgemark.predictors.base import Predictor
+    from edgemark.predictors.load import load_predictor
+    from edgemark.predictors.tflite_predictor import TfLitePredictor
+    from edgemark.preprocess import CropSpec
+    from edgemark.shipped import resolve_export_folder
+
+    shipped = load_predictor("mobilenetv2_96/tflite-int8", threads=1)
+    assert shipped.lookup.shape == (1, 256)
+    manifest = {**shipped.manifest, "crop": {**shipped.manifest["crop"], "mean": [120.0, 127.5, 135.0], "std": [60.0, 64.0, 70.0]}}
+    folder, _ = read_manifest(resolve_export_folder(Path("mobilenetv2_96")) / "tflite-int8")
+    predictor = TfLitePredictor(folder / manifest["model_file"], manifest, threads=1)
+    predictor.crop, predictor.scheme = CropSpec.from_dict(manifest["crop"]), shipped.scheme
+    assert predictor.lookup.shape == (1, 256, 3) and len({tuple(predictor.lookup[0, :, c]) for c in range(3)}) == 3
+    crop = np.random.default_rng(4).integers(0, 256, (1, 96, 96, 3), dtype=np.uint8)
+    assert np.array_equal(predictor.predict_crops(crop), Predictor.predict_crops(predictor, crop))
+
+
+def test_tracked_frame_gives_what_predict_gives_and_checks_the_crop_for_texture(data_dir):
+    """The tracker's own crop -> landmarks -> image steps give ``predictor.predict``'s
+    landmarks bit for bit, and its texture check on the crop agrees with the check on the
+    frame: a face is textured, a blank wall or a covered lens is not."""
+    from edgemark.data.images import read_image
+    from edgemark.data.lists import read_list
+    from edgemark.demo.tracker import FaceTracker, textured_crop
+    from edgemark.pipeline import load_pipeline
+    from edgemark.preprocess import crop_face
+
+    pipe = load_pipeline("mobilenetv2_96/tflite-int8", threads=1)
+    for record in read_list(data_dir / "testImageList.txt").records[:8]:
+        image = read_image(record)
+        tracker = FaceTracker(pipe, detect_every=1000)
+        first, _, detected = tracker.step(image)
+        assert detected and first is not None
+        box, angle = tracker.roi
+        want = pipe.predictor.predict(image, box, angle)
+        got, got_box, detected = tracker.step(image)
+        assert not detected and got_box == box
+        assert np.array_equal(got, want)
+        crop = crop_face(image, box, 96, pipe.predictor.crop.margin, angle)[0]
+        assert textured_crop(crop, pipe.predictor.crop.margin) and textured(image, box)
+        blank = np.full_like(image, 117)
+        blank_crop = crop_face(blank, box, 96, pipe.predictor.crop.margin, angle)[0]
+        assert not textured_crop(blank_crop, pipe.predictor.crop.margin) and not textured(blank, box)
+        assert tracker.step(blank)[0] is None  # the landmark model answers on a blank wall; the track ends
+
+
+def test_textured_crop_reads_the_box_inside_the_crop():
+    """Detail only in the crop's margin (outside the box the crop was cut around) is not a face."""
+    from edgemark.demo.tracker import textured_crop
+
+    crop = np.full((96, 96, 3), 100, np.uint8)
+    noise = np.random.default_rng(5).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    crop[:6], crop[-6:] = noise[:6], noise[-6:]  # margin 0.2: the box is the central 80 x 80 (8 px insets)
+    assert not textured_crop(crop, 0.2)
+    crop[40:56, 40:56] = noise[40:56, 40:56]
+    assert textured_crop(crop, 0.2)
