@@ -37,6 +37,8 @@ def test_96_px_runs_with_504_anchors_and_finds_the_faces_where_128_px_does(data_
     assert list(small.interpreter.get_input_details()[0]["shape"]) == [1, 96, 96, 3]
     assert small._scores["shape"][1] == small._regressors["shape"][1] == len(small.anchors) == 504
     assert small.model_file == full.model_file  # the same file, resized
+    # a zoomed small face keeps the pixels it has at 128 px: the square is 3 face widths there, 2.25 at 96 px
+    assert full.zoom_context * 96 / 128 == small.zoom_context == 2.25
     shifts = []
     for record in read_list(data_dir / "testImageList.txt").records[:12]:
         image = read_image(record)

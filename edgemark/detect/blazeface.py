@@ -40,6 +40,9 @@ class BlazeFaceVariant:
     # medians over the CUHK training list: python -m edgemark.detect.measure
     training_box_rule: dict
     kind: str = "short-range"  # for the description
+    # a small face's zoomed square is this many face widths wide: the face fills a third of a 128 px
+    # input; at a smaller input the square is narrower, so that the face keeps as many pixels
+    zoom_context: float = 3.0
 
 
 def short_range_grids(size: int) -> tuple[tuple[int, int], ...]:
@@ -65,19 +68,21 @@ FULL_RANGE = BlazeFaceVariant("blazeface-full", "face_detection_full_range_spars
 
 # the short-range files run at a smaller input (benchmarks/detector-size-2026-12-04): the same score
 # threshold, grids for the size; each its own box rule, measured at that size on 3,000 training faces
-# (seed 0; every one found): python -m edgemark.detect.measure --detector NAME --faces 3000
+# (seed 0; every one found): python -m edgemark.detect.measure --detector NAME --faces 3000; a zoomed
+# small face as many pixels wide as at 128 px (zoom context 3 * size / 128: at 3.0 a 96 px input left
+# the zoomed keypoints 15 % of the IOD from the labels against 10 % at 128 px)
 def _rule(dx: float, dy: float, side: float) -> dict:
     return {"from": "keypoints", "keypoints": [0, 1, 2, 3], "eyes": [0, 1], "dx": dx, "dy": dy, "side": side}
 
 
 SHORT_RANGE_96 = BlazeFaceVariant("blazeface-96", SHORT_RANGE.model_file, 96, short_range_grids(96), SHORT_RANGE.score_threshold,
-                                  _rule(-0.0231, -0.0499, 1.815))
+                                  _rule(-0.0231, -0.0499, 1.815), zoom_context=2.25)
 SHORT_RANGE_INT8_96 = BlazeFaceVariant("blazeface-int8-96", SHORT_RANGE_INT8.model_file, 96, short_range_grids(96),
-                                       SHORT_RANGE.score_threshold, _rule(-0.0199, -0.0469, 1.825), "short-range int8")
+                                       SHORT_RANGE.score_threshold, _rule(-0.0199, -0.0469, 1.825), "short-range int8", 2.25)
 SHORT_RANGE_112 = BlazeFaceVariant("blazeface-112", SHORT_RANGE.model_file, 112, short_range_grids(112), SHORT_RANGE.score_threshold,
-                                   _rule(-0.0204, -0.0493, 1.806))
+                                   _rule(-0.0204, -0.0493, 1.806), zoom_context=2.625)
 SHORT_RANGE_INT8_112 = BlazeFaceVariant("blazeface-int8-112", SHORT_RANGE_INT8.model_file, 112, short_range_grids(112),
-                                        SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0468, 1.811), "short-range int8")
+                                        SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0468, 1.811), "short-range int8", 2.625)
 
 
 def anchors(grids) -> np.ndarray:
@@ -92,7 +97,7 @@ def anchors(grids) -> np.ndarray:
 
 class BlazeFaceDetector:
     def __init__(self, variant: BlazeFaceVariant = SHORT_RANGE, threads: int | None = 1, score_threshold: float | None = None,
-                 iou_threshold: float = 0.3, model_file=None, zoom_below: float = 0.3, zoom_context: float = 3.0,
+                 iou_threshold: float = 0.3, model_file=None, zoom_below: float = 0.3, zoom_context: float | None = None,
                  candidate_threshold: float = 0.2, max_zoom: int = 4):
         litert = require("ai_edge_litert.interpreter", "the BlazeFace face detector")
         self.variant, self.name = variant, variant.name
@@ -129,7 +134,8 @@ class BlazeFaceDetector:
                                 f"detector decodes {len(self.anchors)}: not the file this detector is made for")
         self.score_threshold = variant.score_threshold if score_threshold is None else score_threshold
         self.iou_threshold = iou_threshold
-        self.zoom_below, self.zoom_context = zoom_below, zoom_context
+        self.zoom_below = zoom_below
+        self.zoom_context = variant.zoom_context if zoom_context is None else zoom_context
         self.candidate_threshold, self.max_zoom = candidate_threshold, max_zoom
         self.training_box_rule = variant.training_box_rule
         self.default_refine = 0  # its keypoint crop already matches the training boxes (benchmarks/pipeline_study.md)
@@ -138,7 +144,8 @@ class BlazeFaceDetector:
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Every face in the frame, largest first, in image pixels. A face small in the
         frame (under ``zoom_below`` of the detector's input) is detected again in a square
-        around it, zoomed so that it fills a third of the input: its keypoints are then as
+        around it, zoomed so that it fills a third of a 128 px input (as many pixels at a
+        smaller input: ``zoom_context``): its keypoints are then as
         good as those of a near face (the landmark crop is built from them). Small faces
         are taken as candidates from ``candidate_threshold`` up and kept only when the
         zoomed detection clears the score threshold (at most ``max_zoom`` of them)."""
