@@ -76,13 +76,13 @@ def _rule(dx: float, dy: float, side: float) -> dict:
 
 
 SHORT_RANGE_96 = BlazeFaceVariant("blazeface-96", SHORT_RANGE.model_file, 96, short_range_grids(96), SHORT_RANGE.score_threshold,
-                                  _rule(-0.0231, -0.0499, 1.815), zoom_context=2.25)
+                                  _rule(-0.0228, -0.0500, 1.815), zoom_context=2.25)
 SHORT_RANGE_INT8_96 = BlazeFaceVariant("blazeface-int8-96", SHORT_RANGE_INT8.model_file, 96, short_range_grids(96),
-                                       SHORT_RANGE.score_threshold, _rule(-0.0199, -0.0469, 1.825), "short-range int8", 2.25)
+                                       SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0466, 1.825), "short-range int8", 2.25)
 SHORT_RANGE_112 = BlazeFaceVariant("blazeface-112", SHORT_RANGE.model_file, 112, short_range_grids(112), SHORT_RANGE.score_threshold,
-                                   _rule(-0.0204, -0.0493, 1.806), zoom_context=2.625)
+                                   _rule(-0.0203, -0.0493, 1.807), zoom_context=2.625)
 SHORT_RANGE_INT8_112 = BlazeFaceVariant("blazeface-int8-112", SHORT_RANGE_INT8.model_file, 112, short_range_grids(112),
-                                        SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0468, 1.811), "short-range int8", 2.625)
+                                        SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0468, 1.812), "short-range int8", 2.625)
 
 
 def anchors(grids) -> np.ndarray:
