@@ -99,7 +99,7 @@ class Pipeline:
 
     def face(self, image_bgr: np.ndarray, detection: Detection, refine: int | None = None) -> Face:
         """Landmarks of one detection: crop by the detector's rule, then refine."""
-        start = training_box(detection, self.detector.training_box_rule, self.upright)
+        start = training_box(detection, detection.box_rule or self.detector.training_box_rule, self.upright)
         points, roi = self.landmarks(image_bgr, start, self.refine if refine is None else refine)
         return Face(detection.box, detection.score, points, *roi, keypoints=detection.keypoints)
 

@@ -212,13 +212,13 @@ def _check_some_artifact(model: Path, artifacts: list[Path], target: str, precis
 def _device_options(s: BenchSettings, where: str) -> dict:
     """The options every device gets (--device ssh://, --devices), checked here, before deploying."""
     from ..bench.run import parse_cores
-    from ..detect import DETECTORS
+    from ..detect import DETECTORS, NEED_INT8_BUILD
 
     if s.peer != "none":  # the bundle carries no MediaPipe: a peer is measured on this machine only
         raise EdgemarkError(f"--peer {s.peer} is measured on this machine only (the device bundle has no MediaPipe); "
                             f"run it without {where}")
-    # yunet and blazeface-int8 need model files the bundle does not carry
-    detectors = [] if s.detector == "none" else choices(s.detector, tuple(d for d in DETECTORS if d not in ("yunet", "blazeface-int8")),
+    # yunet and the int8 BlazeFace builds need model files the bundle does not carry
+    detectors = [] if s.detector == "none" else choices(s.detector, tuple(d for d in DETECTORS if d not in ("yunet", *NEED_INT8_BUILD)),
                                                         "--detector")
     return {"pin": s.pin, "cores": parse_cores(s.cores) if s.cores else None, "detectors": detectors, "refine": s.refine,
             "worker_timeout": s.worker_timeout, "tta": _tta(s.tta)}

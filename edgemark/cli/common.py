@@ -55,8 +55,12 @@ DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEM
 DEFAULT_MODEL = Path("mobilenetv2_96")
 ModelHelp = ("A shipped model by name (mobilenetv2_96, drive23: its int8 TFLite artifact; NAME/ARTIFACT, e.g. drive23/onnx-int8; "
              "edgemark models list), or an artifact folder or checkpoint path.")
-DetectorOption = typer.Option("blazeface", help="Face detector: blazeface (short range, default), blazeface-int8 (the same "
-                              "network quantised to int8, 1.3x faster; build it once: python -m edgemark.detect.blazeface_int8), "
+DetectorOption = typer.Option("blazeface", help="Face detector: blazeface (short range, default), blazeface-fast (the same "
+                              "network int8 at 96 px, the 128 px float one only on frames where that finds no face: about 2x "
+                              "faster on a frame with a near face; far faces cost both), blazeface-int8 (the same "
+                              "network quantised to int8, 1.3x faster; build it once: python -m edgemark.detect.blazeface_int8; "
+                              "blazeface-fast needs it too), blazeface-96, blazeface-int8-96, blazeface-112, blazeface-int8-112 "
+                              "(smaller inputs: miss more small faces), "
                               "blazeface-full (far faces), "
                               "blazeface-anyroll (faces on their side or upside down: 4 runs per frame), "
                               "yunet (needs --detector-model) or haar.")

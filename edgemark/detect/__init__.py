@@ -3,7 +3,8 @@
 every face, largest first), and ``detector.training_box_rule`` to map a detection to
 the box convention the landmark model was trained on (``detection.training_box``).
 
-Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-int8`` (the same
+Detectors: ``blazeface`` (MediaPipe BlazeFace short range, the default), ``blazeface-fast`` (its int8 build at
+96 px, the 128 px float file only on frames where that finds no face: edgemark/detect/fallback.py), ``blazeface-int8`` (the same
 network quantised to int8: ``python -m edgemark.detect.blazeface_int8`` builds it), ``blazeface-96``,
 ``blazeface-int8-96``, ``blazeface-112`` and ``blazeface-int8-112`` (those two files run at a 96 or 112 px
 input instead of 128: less time per frame, small faces left to the zoom pass;
@@ -17,9 +18,11 @@ from __future__ import annotations
 from ..errors import EdgemarkError
 from .detection import Detection, holds, largest_first, training_box
 
-DETECTORS = ("blazeface", "blazeface-int8", "blazeface-96", "blazeface-int8-96", "blazeface-112", "blazeface-int8-112",
+DETECTORS = ("blazeface", "blazeface-fast", "blazeface-int8", "blazeface-96", "blazeface-int8-96", "blazeface-112", "blazeface-int8-112",
              "blazeface-full", "blazeface-anyroll", "yunet", "haar")
 DEFAULT_DETECTOR = "blazeface"
+# built on this machine (python -m edgemark.detect.blazeface_int8), so not in a device bundle
+NEED_INT8_BUILD = ("blazeface-fast", "blazeface-int8", "blazeface-int8-96", "blazeface-int8-112")
 
 
 def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_file=None):
@@ -44,6 +47,13 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
 
         variant = SHORT_RANGE_INT8_96 if name == "blazeface-int8-96" else SHORT_RANGE_INT8_112
         return BlazeFaceDetector(variant, threads=threads, model_file=model_file or int8_path())
+    if name == "blazeface-fast":
+        from .fallback import FallbackDetector
+
+        if model_file is not None:
+            raise EdgemarkError("the blazeface-fast detector takes no model file: it runs the int8 build (python -m "
+                                "edgemark.detect.blazeface_int8) and the pinned float file (edgemark models fetch)")
+        return FallbackDetector(load_detector("blazeface-int8-96", threads), load_detector("blazeface", threads), name)
     if name == "blazeface-anyroll":
         from .any_roll import AnyRollDetector
         from .blazeface import SHORT_RANGE, BlazeFaceDetector
@@ -62,4 +72,4 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
     raise EdgemarkError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection", "holds", "largest_first", "load_detector", "training_box"]
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "NEED_INT8_BUILD", "Detection", "holds", "largest_first", "load_detector", "training_box"]

@@ -23,6 +23,9 @@ class Detection:
     score: float
     keypoints: np.ndarray | None = None  # (P, 2) image pixels, or None
     keypoint_names: tuple[str, ...] = field(default=())
+    # the training-box rule of the detector that found this face, when a detector combines
+    # detectors whose rules differ (``FallbackDetector``); None: the detector's own rule
+    box_rule: dict | None = None
 
     @property
     def width(self) -> float:
