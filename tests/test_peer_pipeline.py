@@ -62,7 +62,9 @@ def test_peer_pipeline_ratio_compares_like_with_like(tmp_path):
         {**row, "artifact": "tflite-int8", "p50_ms": 2.0},
         {**row, "artifact": "tflite-int8", "tracked": True, "p50_ms": 0.5},
         {**row, "artifact": "tflite-int8", "threads": 2, "p50_ms": 0.1},
-        {**row, "detector": "blazeface-int8", "artifact": "tflite-int8", "p50_ms": 1.25},  # our int8 build of the peer's detector
+        {**row, "detector": "blazeface-int8", "artifact": "tflite-int8", "p50_ms": 1.3},  # our int8 build of the peer's detector
+        {**row, "detector": "blazeface-fast", "artifact": "tflite-int8", "p50_ms": 1.25},  # int8 at 96 px: the same network too
+        {**row, "detector": "blazeface-full", "artifact": "tflite-int8", "p50_ms": 0.3},  # another network: not compared
         {**row, "detector": "haar", "artifact": "tflite-int8", "p50_ms": 0.2},  # another detector: not compared
         {**row, "artifact": "peer-mediapipe-cuhk5", "peer": "MediaPipe", "p50_ms": 5.0},
         {**row, "artifact": "peer-mediapipe-cuhk5", "peer": "MediaPipe", "tracked": True, "p50_ms": 2.0}]}
@@ -70,5 +72,5 @@ def test_peer_pipeline_ratio_compares_like_with_like(tmp_path):
     assert got == {False: ("tflite-int8", 1.25, 4.0), True: ("tflite-int8", 0.5, 4.0)}
     assert write_pipeline_csv(results, tmp_path / "pipeline.csv")
     table = list(csv.DictReader((tmp_path / "pipeline.csv").open()))
-    assert [r["peer_pipeline_ratio"] for r in table] == ["", "1.6667", "2.5", "4.0", "", "4.0", "", "", ""]
+    assert [r["peer_pipeline_ratio"] for r in table] == ["", "1.6667", "2.5", "4.0", "", "3.8462", "4.0", "", "", "", ""]
     assert not write_pipeline_csv({"pipeline_rows": []}, tmp_path / "none.csv")

@@ -373,12 +373,16 @@ PIPELINE_CSV_COLUMNS = ["detector", "artifact", "tracked", "threads", "refine", 
 def peer_pipeline_ratios(results: dict) -> list[dict]:
     """Our whole frame against a peer's whole frame, measured in the same run: per peer
     pipeline row (its detector + its landmark model), the fastest of our artifacts with the
-    same detector (or our int8 build of it, e.g. blazeface-int8), thread count and kind
-    (detection on every frame, or tracked), and the ratio peer p50 / ours (above 1: ours is faster)."""
+    detector network (the peer's detector or our build of it: blazeface-int8, blazeface-fast, ...;
+    ``edgemark.detect.detector_network``), thread count and kind (detection on every frame, or
+    tracked), and the ratio peer p50 / ours (above 1: ours is faster)."""
+    from ..detect import detector_network
+
     rows = results.get("pipeline_rows") or []
     out = []
     for peer in (r for r in rows if r.get("peer")):
-        same = [r for r in rows if not r.get("peer") and r.get("artifact") and r["detector"] in (peer["detector"], peer["detector"] + "-int8")
+        network = detector_network(peer["detector"])
+        same = [r for r in rows if not r.get("peer") and r.get("artifact") and detector_network(r["detector"]) == network
                 and r["threads"] == peer["threads"] and bool(r.get("tracked")) == bool(peer.get("tracked"))]
         same = [r for r in same if r["p50_ms"] > 0]  # a ratio needs a time (validate_results lets a 0 through)
         if same:
@@ -405,13 +409,15 @@ def write_pipeline_csv(results: dict, path: Path) -> bool:
     rows = results.get("pipeline_rows") or []
     if not rows:
         return False
+    from ..detect import detector_network
+
     peer_for = {}
     for c in peer_pipeline_ratios(results):
         p = c["peer"]
-        peer_for[(p["detector"], p["threads"], bool(p.get("tracked")))] = p
+        peer_for[(detector_network(p["detector"]), p["threads"], bool(p.get("tracked")))] = p
     out = []
     for r in rows:
-        detector = r["detector"].removesuffix("-int8")  # our int8 build of the peer's detector compares with the peer too
+        detector = detector_network(r["detector"])  # our builds of the peer's detector compare with the peer too
         peer = None if r.get("peer") or not r.get("artifact") else peer_for.get((detector, r["threads"], bool(r.get("tracked"))))
         out.append({**r, "artifact": r.get("artifact") or "", "tracked": bool(r.get("tracked")), "peer": r.get("peer") or "",
                     "peer_pipeline_p50_ms": peer["p50_ms"] if peer else "",

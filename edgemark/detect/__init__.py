@@ -21,8 +21,17 @@ from .detection import Detection, holds, largest_first, training_box
 DETECTORS = ("blazeface", "blazeface-fast", "blazeface-int8", "blazeface-96", "blazeface-int8-96", "blazeface-112", "blazeface-int8-112",
              "blazeface-full", "blazeface-anyroll", "yunet", "haar")
 DEFAULT_DETECTOR = "blazeface"
+# our builds of MediaPipe's short-range BlazeFace network (its weights quantised, run at a smaller
+# input, or both): a peer pipeline that runs that network is compared with each of them
+SHORT_RANGE_BUILDS = ("blazeface", "blazeface-fast", "blazeface-int8", "blazeface-96", "blazeface-int8-96", "blazeface-112",
+                      "blazeface-int8-112")
 # built on this machine (python -m edgemark.detect.blazeface_int8), so not in a device bundle
 NEED_INT8_BUILD = ("blazeface-fast", "blazeface-int8", "blazeface-int8-96", "blazeface-int8-112")
+
+
+def detector_network(name: str) -> str:
+    """The network a named detector runs: ``blazeface`` for every short-range build, else the name."""
+    return "blazeface" if name in SHORT_RANGE_BUILDS else name
 
 
 def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_file=None):
@@ -72,4 +81,4 @@ def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_f
     raise EdgemarkError(f"unknown face detector {name!r}: choose one of {', '.join(DETECTORS)}")
 
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "NEED_INT8_BUILD", "Detection", "holds", "largest_first", "load_detector", "training_box"]
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "NEED_INT8_BUILD", "SHORT_RANGE_BUILDS", "detector_network", "Detection", "holds", "largest_first", "load_detector", "training_box"]
