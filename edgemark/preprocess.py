@@ -51,8 +51,11 @@ def square_box(box: Box, margin: float) -> tuple[float, float, float]:
 def crop_matrix(box: Box, size: int, margin: float, angle: float = 0.0) -> np.ndarray:
     """2x3 affine matrix mapping image pixel coordinates to crop pixel coordinates."""
     cx, cy, side = square_box(box, margin)
-    scale = size / side
-    a = math.radians(angle)  # plain floats: numpy's calls on scalars cost more than the arithmetic
+    # plain floats (numpy's calls on scalars cost more than the arithmetic), each the value numpy
+    # had: the scale in the box's own precision (float32 boxes give a float32 scale), the rest in
+    # float64 (a Python float times a numpy float32 would stay float32)
+    scale, cx, cy = float(size / side), float(cx), float(cy)
+    a = math.radians(angle)
     cos, sin = math.cos(a) * scale, math.sin(a) * scale
     centre = (size - 1) / 2.0  # the crop centre in integer-centre coordinates
     # rotate about the box centre, scale, then move the box centre to the crop centre
@@ -75,7 +78,7 @@ def crop_face(image_bgr: np.ndarray, box: Box, size: int, margin: float, angle: 
     image->crop matrix. When the crop shrinks the image more than 2x, the region is first
     reduced with area averaging so that the bilinear warp does not alias."""
     m = crop_matrix(box, size, margin, angle)
-    scale = size / square_box(box, margin)[2]  # the matrix's scale (crop pixels per image pixel)
+    scale = float(np.hypot(m[0, 0], m[0, 1]))
     src, src_from_image = image_bgr, None
     if scale < 0.5:
         src, src_from_image = _area_reduce(image_bgr, m, size, scale)
@@ -135,7 +138,7 @@ def image_to_normalised(points: np.ndarray, m: np.ndarray, size: int) -> np.ndar
 
 def normalised_to_image(uv: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     """Crop-normalised landmarks -> image pixel landmarks."""
-    back = cv2.invertAffineTransform(m)
+    back = cv2.invertAffineTransform(np.asarray(m, np.float64))  # float64 even from float32 matrices (stored ones)
     points = np.asarray(uv, np.float64) * size - 0.5
     return (points @ back[:, :2].T + back[:, 2]).astype(np.float32)  # apply_affine, without its conversions
 

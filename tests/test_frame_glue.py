@@ -195,3 +195,24 @@ def test_textured_crop_reads_the_box_inside_the_crop():
     assert not textured_crop(crop, 0.2)
     crop[40:56, 40:56] = noise[40:56, 40:56]
     assert textured_crop(crop, 0.2)
+
+
+def test_crop_matrix_in_plain_floats_is_numpys_bit_for_bit():
+    """The crop matrix in plain floats gives what numpy gave, for float32 boxes too (the crop
+    cache stores its boxes as float32: a Python float times a numpy float32 stays float32)."""
+    from edgemark.preprocess import crop_matrix, square_box
+
+    def numpy_matrix(box, size, margin, angle):
+        cx, cy, side = square_box(box, margin)
+        scale = size / side
+        a = np.deg2rad(angle)
+        cos, sin = np.cos(a) * scale, np.sin(a) * scale
+        centre = (size - 1) / 2.0
+        return np.array([[cos, sin, centre - cos * cx - sin * cy], [-sin, cos, centre + sin * cx - cos * cy]], np.float64)
+
+    rng = np.random.default_rng(6)
+    for i in range(3000):
+        kind = (np.float32, np.float64, float)[i % 3]
+        box = tuple(kind(v) for v in (*rng.uniform(0, 200, 2), *rng.uniform(201, 400, 2)))
+        angle = (0.0, float(rng.uniform(-90, 90)))[i % 2]
+        assert np.array_equal(crop_matrix(box, 96, 0.2, angle), numpy_matrix(box, 96, 0.2, angle)), (box, angle)

@@ -14,7 +14,7 @@ from edgemark.data.lists import read_list
 from edgemark.errors import EdgemarkError
 from edgemark.export.calibration import calibration_crops
 from edgemark.export.pipeline import export_all
-from edgemark.export.quant_debug import Debugger, export_graph, graph_predict, quantize_graph, ranked, validation_set
+from edgemark.export.quant_debug import Debugger, export_graph, graph_predict, quantize_graph, ranked, unit_layers, validation_set
 from edgemark.export.tflite import ChannelsLastInput
 from edgemark.predictors.load import load_predictor
 from edgemark.predictors.torch_predictor import TorchPredictor
@@ -81,7 +81,7 @@ def test_debugger_measures_each_layer_against_fp32(debugged):
     # a graph that takes its calibration from the all-int8 graph's observers is the graph calibrated itself
     top = ranked(rows)[0]
     graph, _ = quantize_graph(export_graph(ChannelsLastInput(loaded.model), torch.zeros(2, loaded.crop.size, loaded.crop.size, 3),
-                                           dynamic_batch=True), loaded.crop, debugger.calib, [top])
+                                           dynamic_batch=True), loaded.crop, debugger.calib, unit_layers(top))  # a pair: both float
     own = debugger.val.nme(graph_predict(graph, crops, loaded.crop), loaded.crop.size)
     assert own == pytest.approx(next(r.nme_alone_float for r in rows if r.layer == top), abs=1e-7)
 
