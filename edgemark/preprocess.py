@@ -138,9 +138,7 @@ def image_to_normalised(points: np.ndarray, m: np.ndarray, size: int) -> np.ndar
 
 def normalised_to_image(uv: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     """Crop-normalised landmarks -> image pixel landmarks."""
-    back = cv2.invertAffineTransform(np.asarray(m, np.float64))  # float64 even from float32 matrices (stored ones)
-    points = np.asarray(uv, np.float64) * size - 0.5
-    return (points @ back[:, :2].T + back[:, 2]).astype(np.float32)  # apply_affine, without its conversions
+    return apply_affine(invert_affine(m), np.asarray(uv, np.float64) * size - 0.5).astype(np.float32)
 
 
 def box_from_landmarks(points: np.ndarray, rule: dict) -> Box:

@@ -87,13 +87,13 @@ class FaceTracker:
         crop, m = crop_face(frame, box, size, margin, angle)
         has_texture = textured_crop(crop, margin)
         points = normalised_to_image(predictor.predict_crops(crop)[0], m, size)
-        return self._keep(points, box, lambda: has_texture)
+        return self._keep(points, box, has_texture)
 
-    def _keep(self, points, box, looks_textured):
-        """Keep a face whose landmarks look like one (``looks_textured``: the texture check,
-        run only when the landmarks pass); set the next frame's crop from them."""
+    def _keep(self, points, box, has_texture: bool):
+        """Keep a face whose landmarks look like one on something textured; set the next
+        frame's crop from them."""
         self.roi_box = box
-        if not (plausible(points, box, self.pipeline.scheme.interocular) and looks_textured()):
+        if not (has_texture and plausible(points, box, self.pipeline.scheme.interocular)):
             self.roi = None
             return None
         self.roi = self.pipeline.next_roi(points) if self.pipeline.box_rule else (box, 0.0)
@@ -107,7 +107,7 @@ class FaceTracker:
         if detections:
             detection = self._pick(detections)
             face = self.pipeline.face(frame, detection)
-            points = self._keep(face.landmarks, face.crop_box, lambda: textured(frame, face.crop_box))
+            points = self._keep(face.landmarks, face.crop_box, textured(frame, face.crop_box))
             return points, face.crop_box, True
         if self.roi is not None:  # a re-detection missed the face: keep following while it looks like one
             points = self._follow(frame)

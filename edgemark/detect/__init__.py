@@ -37,25 +37,14 @@ def detector_network(name: str) -> str:
 def load_detector(name: str = DEFAULT_DETECTOR, threads: int | None = 1, model_file=None):
     """A face detector by name; ``model_file`` is required for yunet and optional for
     blazeface (default: the pinned file from ``edgemark models fetch``)."""
-    if name in ("blazeface", "blazeface-full"):
-        from .blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
+    if name in ("blazeface", "blazeface-int8", "blazeface-96", "blazeface-int8-96", "blazeface-112", "blazeface-int8-112", "blazeface-full"):
+        from .blazeface import VARIANTS, BlazeFaceDetector
 
-        return BlazeFaceDetector(SHORT_RANGE if name == "blazeface" else FULL_RANGE, threads=threads, model_file=model_file)
-    if name == "blazeface-int8":
-        from .blazeface import SHORT_RANGE_INT8, BlazeFaceDetector
-        from .blazeface_int8 import int8_path
+        if model_file is None and name in NEED_INT8_BUILD:
+            from .blazeface_int8 import int8_path
 
-        return BlazeFaceDetector(SHORT_RANGE_INT8, threads=threads, model_file=model_file or int8_path())
-    if name in ("blazeface-96", "blazeface-112"):
-        from .blazeface import SHORT_RANGE_96, SHORT_RANGE_112, BlazeFaceDetector
-
-        return BlazeFaceDetector(SHORT_RANGE_96 if name == "blazeface-96" else SHORT_RANGE_112, threads=threads, model_file=model_file)
-    if name in ("blazeface-int8-96", "blazeface-int8-112"):
-        from .blazeface import SHORT_RANGE_INT8_96, SHORT_RANGE_INT8_112, BlazeFaceDetector
-        from .blazeface_int8 import int8_path
-
-        variant = SHORT_RANGE_INT8_96 if name == "blazeface-int8-96" else SHORT_RANGE_INT8_112
-        return BlazeFaceDetector(variant, threads=threads, model_file=model_file or int8_path())
+            model_file = int8_path()  # or an error saying how to build it
+        return BlazeFaceDetector(VARIANTS[name], threads=threads, model_file=model_file)
     if name == "blazeface-fast":
         from .fallback import FallbackDetector
 

@@ -83,6 +83,9 @@ SHORT_RANGE_112 = BlazeFaceVariant("blazeface-112", SHORT_RANGE.model_file, 112,
                                    _rule(-0.0203, -0.0493, 1.807), zoom_context=2.625)
 SHORT_RANGE_INT8_112 = BlazeFaceVariant("blazeface-int8-112", SHORT_RANGE_INT8.model_file, 112, short_range_grids(112),
                                         SHORT_RANGE.score_threshold, _rule(-0.0200, -0.0468, 1.812), "short-range int8", 2.625)
+# by detector name (edgemark.detect.load_detector)
+VARIANTS = {v.name: v for v in (SHORT_RANGE, SHORT_RANGE_INT8, FULL_RANGE, SHORT_RANGE_96, SHORT_RANGE_INT8_96, SHORT_RANGE_112,
+                                 SHORT_RANGE_INT8_112)}
 
 
 def anchors(grids) -> np.ndarray:
