@@ -1,6 +1,7 @@
 """edgemark profile: the shipped artifacts through each runtime's own profiler (ONNX Runtime
-session profiling, OpenVINO performance counters, ExecuTorch's ETDump); operators mapped to the
-model's layers so fp32 and int8, ONNX Runtime and OpenVINO, line up row by row."""
+session profiling, OpenVINO performance counters, LiteRT's CompiledModel profiler, ExecuTorch's
+ETDump); operators mapped to the model's layers so fp32 and int8, ONNX Runtime and OpenVINO, line
+up row by row; XNNPACK's operators (LiteRT, ExecuTorch) by kind."""
 
 import json
 import os
@@ -12,7 +13,8 @@ import pytest
 
 from edgemark.errors import EdgemarkError
 from edgemark.profile.layers import RUNTIME_LAYER, layer_of, module_from_onnx_name, module_from_openvino_name
-from edgemark.profile.run import profile_artifact
+from edgemark.profile.litert import parse_summary
+from edgemark.profile.run import profile_artifact, profile_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "exported" / "mobilenetv2_96"
@@ -39,7 +41,7 @@ def test_names_map_to_the_models_layers():
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("profile")
-    names = ["onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8", "tflite-int8"]
+    names = ["onnx-fp32", "onnx-int8", "openvino-fp32", "openvino-int8", "tflite-int8", "ncnn-int8"]
     done = edgemark("profile", *(SHIPPED / n for n in names), "--runs", "10", "--warmup", "2", "--out", out)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout, json.loads((out / "profile.json").read_text()), (out / "profile.md").read_text()
@@ -67,9 +69,47 @@ def test_onnxruntime_and_openvino_fp32_and_int8_line_up_layer_by_layer(profiled)
     # the tables: per kind and per layer, fp32 beside int8
     assert "per kind of layer" in stdout and "per layer" in stdout and "features.17.block.1" in stdout
     assert "| depthwise |" in md and "| features.1.block.0 | depthwise |" in md
-    assert "not profiled" in stdout and "tflite-int8" in stdout
-    assert profiles["tflite-int8"]["unsupported"].startswith("LiteRT's Python Interpreter exposes no per-operator timing")
+    assert "not profiled" in stdout and "ncnn-int8" in stdout
+    assert profiles["ncnn-int8"]["unsupported"].startswith("ncnn's Python wheel has no per-layer timer")
     assert "## Not profiled" in md and data["machine"]["cpu"]
+
+
+def test_litert_profiler_gives_the_tflite_files_xnnpack_operators(profiled):
+    _, data, _ = profiled
+    p = {p["artifact"]: p for p in data["profiles"]}["tflite-int8"]
+    assert p["runtime"].startswith("LiteRT ") and p["layers"] is None and p["run_ms"] > 0 and p["profiled_run_ms"] > 0
+    kinds = [op["kind"] for op in p["ops"]]
+    # MobileNetV2 x0.5 under XNNPACK: the stem, 17 depthwise convolutions, 34 1x1 convolutions and the head's linear layer as
+    # GEMMs, 10 residual additions; every operator in the delegate, with int8 kernels (QC8) for the convolutions
+    assert kinds.count("conv") == 1 and kinds.count("depthwise") == 17 and kinds.count("pointwise/fc") == 35 and kinds.count("add") == 10
+    assert all(op["where"] == "XNNPACK" for op in p["ops"])
+    assert all("QC8" in op["op"] for op in p["ops"] if op["kind"] in ("conv", "depthwise"))
+    assert p["total_ms"] > 0 and sum(op["share"] for op in p["ops"]) == pytest.approx(1.0)
+    conv_time = sum(k["ms"] for k in p["kinds"] if k["kind"] in ("conv", "depthwise", "pointwise/fc"))
+    assert conv_time > 0.5 * p["total_ms"]  # the time is in the convolutions, not in layout changes
+
+
+def test_a_detector_network_is_profiled_at_the_side_it_runs(tmp_path):
+    done = edgemark("profile", "--detector", "blazeface-96", "--detector", "blazeface", "--runs", "5", "--warmup", "1",
+                    "--out", tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    profiles = json.loads((tmp_path / "profile.json").read_text())["profiles"]
+    assert [p["artifact"] for p in profiles] == ["detector blazeface-96", "detector blazeface"]
+    small, full = profiles
+    assert small["input_side"] == 96 and full["input_side"] == 128  # the 128 px file resized to 96; the other as it is
+    assert len(small["ops"]) == len(full["ops"]) and small["kinds"][0]["ms"] > 0
+    # the same operators on 96x96 instead of 128x128 pixels: about (96/128)^2 of the convolutions' work
+    assert small["total_ms"] < 0.85 * full["total_ms"]
+    assert "INFO:" not in done.stderr  # LiteRT's own log lines are caught
+    with pytest.raises(EdgemarkError, match="blazeface-fast runs blazeface-int8-96"):
+        profile_detector("blazeface-fast")
+    done = edgemark("profile")
+    assert done.returncode == 2 and "name an artifact to profile" in done.stderr
+
+
+def test_a_summary_without_an_operator_table_is_a_named_error():
+    with pytest.raises(EdgemarkError, match="model.tflite: LiteRT's profile summary has no operator table"):
+        parse_summary("Timings (microseconds): count=0\n", "model.tflite")
 
 
 def test_executorch_event_tracer_gives_xnnpack_operators_by_kind():
@@ -83,7 +123,7 @@ def test_executorch_event_tracer_gives_xnnpack_operators_by_kind():
 def test_bad_input_is_a_named_error(tmp_path):
     with pytest.raises(EdgemarkError, match=str(tmp_path)):
         profile_artifact(tmp_path)
-    done = edgemark("profile", SHIPPED / "ncnn-int8", SHIPPED / "tflite-fp32")
+    done = edgemark("profile", SHIPPED / "ncnn-int8", SHIPPED / "torch-fp32")
     assert done.returncode == 2 and "no artifact could be profiled" in done.stderr and "ncnn" in done.stderr, done.stderr
     done = edgemark("profile", SHIPPED / "onnx-int8", "--by", "block")
     assert done.returncode == 2 and "--by must be kind, layer or op" in done.stderr

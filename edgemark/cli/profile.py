@@ -16,8 +16,11 @@ from .common import app, console
 
 @app.command("profile")
 def profile(
-    artifacts: list[str] = typer.Argument(..., help="Artifact folders (or shipped names, e.g. mobilenetv2_96/onnx-int8): "
-                                          "fp32 beside int8, or one runtime beside another, compare row by row."),
+    artifacts: Optional[list[str]] = typer.Argument(None, help="Artifact folders (or shipped names, e.g. mobilenetv2_96/onnx-int8): "
+                                                    "fp32 beside int8, or one runtime beside another, compare row by row."),
+    detector: Optional[list[str]] = typer.Option(None, "--detector", help="Also profile a face detector's network under LiteRT "
+                                                 "(blazeface, blazeface-int8-96, ...), at the input side that detector runs it; "
+                                                 "repeat for more."),
     runs: int = typer.Option(50, help="Timed runs; each operator's median over them."),
     warmup: int = typer.Option(10, help="Runs before timing."),
     threads: int = typer.Option(1, help="Threads the runtime may use."),
@@ -26,19 +29,25 @@ def profile(
     out: Optional[Path] = typer.Option(None, help="Write profile.json (every operator) and profile.md into this folder."),
 ):
     """Per-operator time and share of the total, from each runtime's own profiler (ONNX Runtime session
-    profiling, OpenVINO performance counters); runtimes whose Python package exposes none are named."""
+    profiling, OpenVINO performance counters, LiteRT's CompiledModel profiler, ExecuTorch's event
+    tracer); runtimes whose Python package exposes none are named."""
     from ..environment import machine_summary
     from ..profile.report import rich_tables, summary_lines, write_profile
-    from ..profile.run import profile_artifact
+    from ..profile.run import profile_artifact, profile_detector
     from ..shipped import resolve_artifact
 
     if by not in ("kind", "layer", "op"):
         raise EdgemarkError(f"--by must be kind, layer or op, not {by!r}")
+    if not artifacts and not detector:
+        raise EdgemarkError("name an artifact to profile (e.g. mobilenetv2_96/tflite-int8) or a --detector (e.g. blazeface)")
     profiles = []
     with console.status("profiling") as status:
-        for spec in artifacts:
+        for spec in artifacts or []:
             status.update(f"profiling {spec}")
             profiles.append(profile_artifact(resolve_artifact(spec), runs=runs, warmup=warmup, threads=threads))
+        for name in detector or []:
+            status.update(f"profiling the {name} detector")
+            profiles.append(profile_detector(name, runs=runs, warmup=warmup, threads=threads))
     machine = machine_summary()
     console.print(escape(f"{machine['cpu']} ({machine['machine']}, {machine.get('cores')} cores), {threads} thread(s), "
                          f"median of {runs} runs after {warmup} warm-up"))

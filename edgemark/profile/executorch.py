@@ -14,20 +14,7 @@ import numpy as np
 
 from ..errors import EdgemarkError
 from ..optional import require
-
-
-def _kind(name: str) -> str:
-    if "DWConv" in name:
-        return "depthwise"
-    if name.startswith("Convolution"):
-        return "conv"
-    if name.startswith("Fully Connected"):
-        return "pointwise/fc"  # XNNPACK runs the 1x1 convolutions as GEMMs, like the linear head
-    if name.startswith("Add"):
-        return "add"
-    if name.startswith(("Convert", "Transpose", "Copy", "Reshape")):
-        return "layout"
-    return name.split(" (")[0].split(" #")[0]
+from .xnnpack import xnnpack_kind
 
 
 def profile_executorch(model_path: Path, dtype: str, x: np.ndarray, runs: int, warmup: int, threads: int) -> dict:
@@ -63,7 +50,7 @@ def profile_executorch(model_path: Path, dtype: str, x: np.ndarray, runs: int, w
                 continue
             raw = list(event.perf_data.raw)
             timed = raw[warmup:] if len(raw) == warmup + runs else raw
-            ops.append({"name": event.name, "op": event.name.split(" #")[0], "layer": event.name, "kind": _kind(event.name),
+            ops.append({"name": event.name, "op": event.name.split(" #")[0], "layer": event.name, "kind": xnnpack_kind(event.name),
                         "ms": statistics.median(timed), "calls": len(timed), "where": "XNNPACK"})
     if not ops:
         raise EdgemarkError(f"{model_path}: the ETDump has no delegated operator events")

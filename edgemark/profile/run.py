@@ -13,9 +13,6 @@ from ..preprocess import normalise
 from .layers import layer_sort_key
 
 UNSUPPORTED = {
-    "tflite": "LiteRT's Python Interpreter exposes no per-operator timing (the ai-edge-litert wheel has the profiling "
-              "protos and an experimental_force_delegate_node_profiling flag, but no profiler to attach or read from Python; "
-              "LiteRT's per-op profile is the C++ benchmark_model tool's --enable_op_profiling)",
     "ncnn": "ncnn's Python wheel has no per-layer timer (ncnn prints layer times only when built with NCNN_BENCHMARK)",
     "torch": "the torch baseline is not an exported runtime (torch.profiler would time eager PyTorch, not an edge runtime)",
 }
@@ -68,6 +65,10 @@ def profile_artifact(path, runs: int = 50, warmup: int = 10, threads: int = 1) -
 
         measured = profile_openvino(model_path, dict(manifest.get("runtime_options") or {}), _input(manifest, folder), runs, warmup,
                                     threads)
+    elif fmt == "tflite":
+        from .litert import profile_litert
+
+        measured = profile_litert(model_path, runs, warmup, threads)
     elif fmt == "executorch":
         from .executorch import profile_executorch
 
@@ -77,6 +78,35 @@ def profile_artifact(path, runs: int = 50, warmup: int = 10, threads: int = 1) -
         return {**result, "unsupported": UNSUPPORTED[fmt]}
     else:
         raise EdgemarkError(f"{folder / 'manifest.json'}: unknown format {fmt!r}")
+    return _with_totals(result, measured)
+
+
+def profile_detector(name: str, runs: int = 50, warmup: int = 10, threads: int = 1) -> dict:
+    """The profile of a BlazeFace detector's network (``edgemark profile --detector blazeface-int8-96``):
+    the file that detector runs, at the input side it runs it."""
+    from ..detect import NEED_INT8_BUILD
+    from ..detect.blazeface import VARIANTS, model_path
+    from .litert import profile_litert
+
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise EdgemarkError(f"--runs must be >= 1, --warmup >= 0 and --threads >= 1 (got {runs}, {warmup}, {threads})")
+    if name not in VARIANTS:
+        raise EdgemarkError(f"--detector: {name!r} is not one network file (choose one of {', '.join(VARIANTS)}; "
+                            "blazeface-fast runs blazeface-int8-96, and blazeface on frames where that finds no face)")
+    variant = VARIANTS[name]
+    if name in NEED_INT8_BUILD:
+        from ..detect.blazeface_int8 import int8_path
+
+        path = int8_path()  # or an error saying how to build it
+    else:
+        path = model_path(variant.model_file)
+    result = {"artifact": f"detector {name}", "folder": str(path.parent), "format": "tflite",
+              "precision": "int8" if name in NEED_INT8_BUILD else "fp32", "threads": threads, "runs": runs, "warmup": warmup}
+    measured = profile_litert(path, runs, warmup, threads, input_side=variant.size)
+    return _with_totals(result, measured)
+
+
+def _with_totals(result: dict, measured: dict) -> dict:
     ops = measured.pop("ops")
     total = sum(op["ms"] for op in ops)
     for op in ops:
