@@ -107,6 +107,15 @@ def test_a_detector_network_is_profiled_at_the_side_it_runs(tmp_path):
     assert done.returncode == 2 and "name an artifact to profile" in done.stderr
 
 
+def test_a_bare_tflite_file_is_profiled_as_benchmark_model_would(tmp_path):
+    # anyone's .tflite (a peer's model), no manifest: at its own input shape
+    done = edgemark("profile", SHIPPED / "tflite-int8" / "model.tflite", "--runs", "3", "--warmup", "1", "--out", tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    p = json.loads((tmp_path / "profile.json").read_text())["profiles"][0]
+    assert p["artifact"] == "model.tflite" and p["input_side"] == 96 and len(p["ops"]) == 66
+    assert "model.tflite (tflite)" in (tmp_path / "profile.md").read_text()
+
+
 def test_a_summary_without_an_operator_table_is_a_named_error():
     with pytest.raises(EdgemarkError, match="model.tflite: LiteRT's profile summary has no operator table"):
         parse_summary("Timings (microseconds): count=0\n", "model.tflite")

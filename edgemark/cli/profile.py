@@ -16,8 +16,8 @@ from .common import app, console
 
 @app.command("profile")
 def profile(
-    artifacts: Optional[list[str]] = typer.Argument(None, help="Artifact folders (or shipped names, e.g. mobilenetv2_96/onnx-int8): "
-                                                    "fp32 beside int8, or one runtime beside another, compare row by row."),
+    artifacts: Optional[list[str]] = typer.Argument(None, help="Artifact folders (or shipped names, e.g. mobilenetv2_96/onnx-int8), or bare "
+                                                    ".tflite files: fp32 beside int8, or one runtime beside another, compare row by row."),
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="Also profile a face detector's network under LiteRT "
                                                  "(blazeface, blazeface-int8-96, ...), at the input side that detector runs it; "
                                                  "repeat for more."),
@@ -33,7 +33,7 @@ def profile(
     tracer); runtimes whose Python package exposes none are named."""
     from ..environment import machine_summary
     from ..profile.report import rich_tables, summary_lines, write_profile
-    from ..profile.run import profile_artifact, profile_detector
+    from ..profile.run import profile_artifact, profile_detector, profile_tflite_file
     from ..shipped import resolve_artifact
 
     if by not in ("kind", "layer", "op"):
@@ -44,7 +44,10 @@ def profile(
     with console.status("profiling") as status:
         for spec in artifacts or []:
             status.update(f"profiling {spec}")
-            profiles.append(profile_artifact(resolve_artifact(spec), runs=runs, warmup=warmup, threads=threads))
+            if spec.endswith(".tflite") and Path(spec).is_file():  # a bare model file, as LiteRT's benchmark_model takes one
+                profiles.append(profile_tflite_file(spec, runs=runs, warmup=warmup, threads=threads))
+            else:
+                profiles.append(profile_artifact(resolve_artifact(spec), runs=runs, warmup=warmup, threads=threads))
         for name in detector or []:
             status.update(f"profiling the {name} detector")
             profiles.append(profile_detector(name, runs=runs, warmup=warmup, threads=threads))

@@ -185,7 +185,7 @@ def parse_summary(text: str, source: str) -> tuple[list[dict], int, int]:
         if row:
             kernel = row["type"].removeprefix("Delegate/")
             where = "XNNPACK" if row["type"].startswith("Delegate/") else "LiteRT"
-            ops.append({"name": f"{row['name']} {kernel}", "op": kernel, "layer": row["name"], "kind": xnnpack_kind(kernel),
+            ops.append({"name": row["name"], "op": kernel, "layer": row["name"], "kind": xnnpack_kind(kernel),
                         "share_of_profile": float(row["share"]) / 100, "ms": float(row["avg"]), "calls": int(row["calls"]),
                         "where": where})
     total = _TOTAL.search(text)

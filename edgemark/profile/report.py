@@ -46,7 +46,9 @@ def layer_rows(profiles: list[dict]) -> list[tuple[str, str, list]]:
 
 
 def _header(p: dict) -> str:
-    return f"{p['artifact']} ({p['format']} {p['precision']})" if p["artifact"] != f"{p['format']}-{p['precision']}" else p["artifact"]
+    if p["artifact"] == f"{p['format']}-{p['precision']}":
+        return p["artifact"]
+    return f"{p['artifact']} ({p['format']}{' ' + p['precision'] if p['precision'] else ''})"
 
 
 def summary_lines(profiles: list[dict]) -> list[str]:
@@ -102,9 +104,12 @@ def markdown(profiles: list[dict], machine: str, command: str) -> str:
     lines = ["# Per-operator profile", "", f"Command: `{command}`", "", f"Machine: {machine}.", ""]
     if measured:
         p0 = measured[0]
-        lines += [f"Method: each runtime's own profiler on one 1-image batch (seeded noise pixels), {p0['warmup']} warm-up runs, "
-                  f"then the median of {p0['runs']} runs per operator, {p0['threads']} thread(s). Shares are of the sum of the "
-                  "operators' medians; a whole run (the runtime's own timer) adds its scheduling and copies. A layer is the model's "
+        litert = any(p["runtime"].startswith("LiteRT") for p in measured)
+        lines += [f"Method: each runtime's own profiler on one 1-image batch (seeded noise pixels"
+                  f"{'; LiteRT: its input buffers as allocated' if litert else ''}), {p0['warmup']} warm-up runs, "
+                  f"then the median of {p0['runs']} runs per operator{' (LiteRT: the mean its profile summary gives)' if litert else ''}, "
+                  f"{p0['threads']} thread(s). Shares are of the sum of the "
+                  "operators' times; a whole run (the runtime's own timer) adds its scheduling and copies. A layer is the model's "
                   "module (a conv with its batch norm and activation is one); `(runtime)` holds operators a runtime adds (layout "
                   "changes, input quantization). A runtime that fuses a residual addition into the convolution before it has "
                   "no add row.", ""]
@@ -118,9 +123,10 @@ def markdown(profiles: list[dict], machine: str, command: str) -> str:
         lines += ["", "## Per layer", ""]
         lines += [f"{p['artifact']}: {p['runtime']} names its operators by kernel, not by layer: per kind only (every operator is in "
                   "profile.json)." for p in measured if p not in mapped]
-        lines += ["", "| layer | kind | " + " | ".join(_header(p) for p in mapped) + " |", "|---|---|" + "---:|" * len(mapped)]
-        for layer, kind, cells in layer_rows(profiles):
-            lines.append(f"| {layer} | {kind} | " + " | ".join(_cell(c) for c in cells) + " |")
+        if mapped:
+            lines += ["", "| layer | kind | " + " | ".join(_header(p) for p in mapped) + " |", "|---|---|" + "---:|" * len(mapped)]
+            for layer, kind, cells in layer_rows(profiles):
+                lines.append(f"| {layer} | {kind} | " + " | ".join(_cell(c) for c in cells) + " |")
     unsupported = [p for p in profiles if "unsupported" in p]
     if unsupported:
         lines += ["", "## Not profiled", ""] + [f"- {p['artifact']}: {p['unsupported']}" for p in unsupported]

@@ -106,6 +106,18 @@ def profile_detector(name: str, runs: int = 50, warmup: int = 10, threads: int =
     return _with_totals(result, measured)
 
 
+def profile_tflite_file(path, runs: int = 50, warmup: int = 10, threads: int = 1) -> dict:
+    """The profile of a bare .tflite file (no manifest: anyone's model, e.g. a peer's), at its own input shape."""
+    from .litert import profile_litert
+
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise EdgemarkError(f"--runs must be >= 1, --warmup >= 0 and --threads >= 1 (got {runs}, {warmup}, {threads})")
+    path = Path(path)
+    result = {"artifact": path.name, "folder": str(path.parent), "format": "tflite", "precision": None, "threads": threads,
+              "runs": runs, "warmup": warmup}
+    return _with_totals(result, profile_litert(path, runs, warmup, threads))
+
+
 def _with_totals(result: dict, measured: dict) -> dict:
     ops = measured.pop("ops")
     total = sum(op["ms"] for op in ops)
