@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from edgemark.errors import EdgemarkError
-from edgemark.profile.layers import RUNTIME_LAYER, layer_of, module_from_onnx_name, module_from_openvino_name
+from edgemark.profile.layers import (RUNTIME_LAYER, layer_of, module_from_litert_name, module_from_onnx_name,
+                                     module_from_openvino_name)
 from edgemark.profile.litert import parse_summary
 from edgemark.profile.run import profile_artifact, profile_detector
 
@@ -36,6 +37,14 @@ def test_names_map_to_the_models_layers():
     assert layer_of(*module_from_openvino_name("__module.features.1.block.0.1/aten::batch_norm/BatchNormInference")) == \
         "features.1.block.0"
     assert layer_of(*module_from_onnx_name("ReorderOutput")) == RUNTIME_LAYER
+    # litert_torch: a Class_attribute segment per module, under the export's NHWC wrapper
+    root = "edgemark.export.tflite.ChannelsLastInput/edgemark.models.mobilenetv2.MobileNetV2_model/"
+    conv = root + ("torch.nn.modules.container.Sequential_features/edgemark.models.mobilenetv2.InvertedResidual_1/"
+                   "torch.nn.modules.container.Sequential_block/torch.nn.modules.container.Sequential_0/torch.nn.modules.conv.Conv2d_0;2")
+    assert module_from_litert_name(conv)[0] == "features.1.block.0.0" and layer_of(module_from_litert_name(conv)[0], "CONV_2D") == \
+        "features.1.block.0"
+    assert module_from_litert_name(root + "edgemark.models.head.LandmarkHead_head/torch.nn.modules.linear.Linear_fc;1")[0] == "head.fc"
+    assert module_from_litert_name("serving_default_output_0_output")[0] is None
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +85,20 @@ def test_onnxruntime_and_openvino_fp32_and_int8_line_up_layer_by_layer(profiled)
 
 def test_litert_profiler_gives_the_tflite_files_xnnpack_operators(profiled):
     _, data, _ = profiled
-    p = {p["artifact"]: p for p in data["profiles"]}["tflite-int8"]
-    assert p["runtime"].startswith("LiteRT ") and p["layers"] is None and p["run_ms"] > 0 and p["profiled_run_ms"] > 0
+    profiles = {p["artifact"]: p for p in data["profiles"]}
+    p = profiles["tflite-int8"]
+    assert p["runtime"].startswith("LiteRT ") and p["run_ms"] > 0 and p["profiled_run_ms"] > 0
     kinds = [op["kind"] for op in p["ops"]]
-    # MobileNetV2 x0.5 under XNNPACK: the stem, 17 depthwise convolutions, 34 1x1 convolutions and the head's linear layer as
-    # GEMMs, 10 residual additions; every operator in the delegate, with int8 kernels (QC8) for the convolutions
-    assert kinds.count("conv") == 1 and kinds.count("depthwise") == 17 and kinds.count("pointwise/fc") == 35 and kinds.count("add") == 10
+    # MobileNetV2 x0.5 under XNNPACK: the stem, 17 depthwise and 34 1x1 convolutions (run as GEMMs), the head's linear
+    # layer, 10 residual additions; every operator in the delegate, with int8 kernels (QC8) for the convolutions
+    assert kinds.count("conv") == 1 and kinds.count("depthwise") == 17 and kinds.count("pointwise") == 34
+    assert kinds.count("fc") == 1 and kinds.count("add") == 10
     assert all(op["where"] == "XNNPACK" for op in p["ops"])
     assert all("QC8" in op["op"] for op in p["ops"] if op["kind"] in ("conv", "depthwise"))
+    # each XNNPACK operator found its layer through the TFLite operator it runs: the same 52 convolution layers, with the
+    # same kinds, as ONNX Runtime's profile
+    conv_layers = {r["layer"]: r["kind"] for r in p["layers"] if r["kind"] in CONV_KINDS}
+    assert conv_layers == {r["layer"]: r["kind"] for r in profiles["onnx-int8"]["layers"] if r["kind"] in CONV_KINDS}
     assert p["total_ms"] > 0 and sum(op["share"] for op in p["ops"]) == pytest.approx(1.0)
     conv_time = sum(k["ms"] for k in p["kinds"] if k["kind"] in ("conv", "depthwise", "pointwise/fc"))
     assert conv_time > 0.5 * p["total_ms"]  # the time is in the convolutions, not in layout changes
@@ -98,6 +113,7 @@ def test_a_detector_network_is_profiled_at_the_side_it_runs(tmp_path):
     small, full = profiles
     assert small["input_side"] == 96 and full["input_side"] == 128  # the 128 px file resized to 96; the other as it is
     assert len(small["ops"]) == len(full["ops"]) and small["kinds"][0]["ms"] > 0
+    assert small["layers"] is None  # MediaPipe's tensor names carry no module path: kinds only
     # the same operators on 96x96 instead of 128x128 pixels: about (96/128)^2 of the convolutions' work
     assert small["total_ms"] < 0.85 * full["total_ms"]
     assert "INFO:" not in done.stderr  # LiteRT's own log lines are caught

@@ -40,6 +40,20 @@ def module_from_openvino_name(name: str) -> tuple[str | None, str]:
     return head[len("__module."):] or None, rest.split("/")[0]
 
 
+def module_from_litert_name(name: str) -> tuple[str | None, str]:
+    """The module path in a litert_torch tensor name: one ``Class_attribute`` segment per module
+    below the root (``.../edgemark.models.mobilenetv2.InvertedResidual_1/torch.nn.modules.container.Sequential_block/
+    torch.nn.modules.container.Sequential_0/torch.nn.modules.conv.Conv2d_0;2`` -> ``features.1.block.0.0``); the
+    export's NHWC wrapper (``ChannelsLastInput``, holding the model as ``model``) is not a layer of the model."""
+    segments = name.split(";")[0].split("/")
+    if len(segments) < 2 or "_" in segments[0]:
+        return None, name
+    attributes = [seg.rpartition("_")[2] for seg in segments[1:]]
+    if segments[0].endswith("ChannelsLastInput") and attributes[:1] == ["model"]:
+        attributes = attributes[1:]
+    return ".".join(attributes) or None, segments[-1].rpartition(".")[2].partition("_")[0]
+
+
 def layer_of(module: str | None, op: str) -> str:
     """The layer a module's operator belongs to: a Conv-BN-activation member's parent unit."""
     if not module:

@@ -6,8 +6,10 @@ ctypes: it compiles the file for the CPU (XNNPACK, ``num_threads`` as asked), tu
 with the runtime's own option (the ``runtime_options_string`` payload ``enable_profiling = true``),
 runs it, and reads the summary LiteRT's profile summarizer writes (the table
 ``benchmark_model --enable_op_profiling`` prints). The XNNPACK delegate reports each of its
-operators by kernel (``Convolution (NHWC, QC8) DWConv``) in run order, not by the model's layer, so
-these profiles have kinds but no layers, like ExecuTorch's.
+operators by kernel (``Convolution (NHWC, QC8) DWConv``) in run order, not by the model's layer;
+for edgemark's own exports each is matched to the TFLite operator it runs, whose tensor name
+carries the PyTorch module path, so the layers line up with the ONNX and OpenVINO profiles. Other
+files (BlazeFace, a peer's model) have kinds but no layers, like ExecuTorch's profiles.
 
 Times are LiteRT's: each operator's mean over the profiled runs, from whole microseconds per run
 (an operator under 1 us can read 0). ``run_ms`` is the invoke's wall time with the profiler idle
@@ -194,6 +196,58 @@ def parse_summary(text: str, source: str) -> tuple[list[dict], int, int]:
     return ops, int(total.group(1)), int(total.group(2))
 
 
+# what XNNPACK makes of each TFLite operator: the kernel-name starts it may run it as
+_XNNPACK_RUNS = {"CONV_2D": ("Convolution", "Fully Connected"), "DEPTHWISE_CONV_2D": ("Convolution",),
+                 "FULLY_CONNECTED": ("Fully Connected",), "ADD": ("Add",), "TRANSPOSE": ("Transpose",),
+                 "RESHAPE": ("Static Reshape", "Copy"), "PAD": ("Constant Pad",)}
+
+
+def tflite_operators(path: Path) -> list[tuple[str, str]]:
+    """(builtin operator, first output tensor's name) of each operator of the file's first subgraph, in order."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+    graph = model.Subgraphs(0)
+    builtin = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = builtin.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+        output = graph.Tensors(op.Outputs(0)).Name() if op.OutputsLength() else b""
+        ops.append((name, (output or b"").decode(errors="replace")))
+    return ops
+
+
+def map_to_layers(ops: list[dict], tflite_ops: list[tuple[str, str]]) -> bool:
+    """Give each XNNPACK operator its model layer, from the TFLite operator it runs: XNNPACK
+    keeps the file's order and folds a spatial PAD into the convolution after it. Only when the
+    two lists line up one to one, and every tensor name carries a module path (edgemark's exports
+    do); otherwise nothing is changed and False is returned."""
+    from .layers import layer_of, module_from_litert_name
+
+    kept = [(name, tensor) for i, (name, tensor) in enumerate(tflite_ops)
+            if not (name == "PAD" and i + 1 < len(tflite_ops) and tflite_ops[i + 1][0] in ("CONV_2D", "DEPTHWISE_CONV_2D"))]
+    if len(kept) != len(ops) or any(op["where"] != "XNNPACK" for op in ops):
+        return False
+    layers = []
+    for op, (name, tensor) in zip(ops, kept):
+        module, _ = module_from_litert_name(tensor)
+        if not op["op"].startswith(_XNNPACK_RUNS.get(name, ("?",))) or (module is None and name != "RESHAPE"):
+            return False
+        layers.append((layer_of(module, name), _kind(name, op["op"])))
+    for op, (layer, kind) in zip(ops, layers):
+        op["layer"], op["kind"] = layer, kind
+    return True
+
+
+def _kind(builtin: str, kernel: str) -> str:
+    """The layer kind from the TFLite operator, as the ONNX and OpenVINO profiles name it."""
+    if builtin == "CONV_2D":
+        return "pointwise" if kernel.startswith("Fully Connected") else "conv"  # XNNPACK runs a 1x1 convolution as a GEMM
+    return {"DEPTHWISE_CONV_2D": "depthwise", "FULLY_CONNECTED": "fc", "ADD": "add"}.get(builtin, "layout")
+
+
 def profile_litert(model_path: Path, runs: int, warmup: int, threads: int, input_side: int | None = None) -> dict:
     """Per-operator profile of one .tflite file under LiteRT's CPU path (XNNPACK)."""
     litert = require("ai_edge_litert", "profiling TFLite models")
@@ -222,8 +276,9 @@ def profile_litert(model_path: Path, runs: int, warmup: int, threads: int, input
     calls = max(op["calls"] for op in ops)
     for op in ops:  # the mean from the share of the whole profile: finer than the table's three decimals
         op["ms"] = op.pop("share_of_profile") * total_us / calls / 1000
+    mapped = map_to_layers(ops, tflite_operators(model_path))
     return {"runtime": f"LiteRT {_version()} XNNPACK", "profiler": "LiteRT CompiledModel profiler (libLiteRt C API, LiteRtGetProfileSummary)",
-            "run_ms": statistics.median(walls), "profiled_run_ms": statistics.median(profiled), "ops": ops, "layers_mapped": False,
+            "run_ms": statistics.median(walls), "profiled_run_ms": statistics.median(profiled), "ops": ops, "layers_mapped": mapped,
             "input_side": side}
 
 
