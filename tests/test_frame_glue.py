@@ -216,3 +216,20 @@ def test_crop_matrix_in_plain_floats_is_numpys_bit_for_bit():
         box = tuple(kind(v) for v in (*rng.uniform(0, 200, 2), *rng.uniform(201, 400, 2)))
         angle = (0.0, float(rng.uniform(-90, 90)))[i % 2]
         assert np.array_equal(crop_matrix(box, 96, 0.2, angle), numpy_matrix(box, 96, 0.2, angle)), (box, angle)
+
+
+def test_landmarks_map_back_to_the_image_as_the_matrix_product_does_bit_for_bit():
+    """normalised_to_image through one cv2.transform gives the numbers numpy's matrix product
+    gave (float64, then float32), for one face, a batch of faces and no points."""
+    from edgemark.preprocess import apply_affine, crop_matrix, invert_affine, normalised_to_image
+
+    rng = np.random.default_rng(7)
+    for i in range(3000):
+        l, t = rng.uniform(0, 500, 2)
+        side = rng.uniform(10, 400)
+        m = crop_matrix((l, t, l + side, t + side), 96, 0.2, (0.0, float(rng.uniform(-90, 90)))[i % 2])
+        uv = rng.uniform(-0.2, 1.2, ((5, 2), (68, 2), (3, 5, 2))[i % 3]).astype(np.float32)
+        expected = apply_affine(invert_affine(m), np.asarray(uv, np.float64) * 96 - 0.5).astype(np.float32)
+        got = normalised_to_image(uv, m, 96)
+        assert got.dtype == np.float32 and got.shape == uv.shape and np.array_equal(got, expected), (i, m)
+    assert normalised_to_image(np.zeros((0, 2), np.float32), m, 96).shape == (0, 2)
