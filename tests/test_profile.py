@@ -132,6 +132,13 @@ def test_a_bare_tflite_file_is_profiled_as_benchmark_model_would(tmp_path):
     assert "model.tflite (tflite)" in (tmp_path / "profile.md").read_text()
 
 
+def test_a_file_that_is_not_tflite_is_a_named_error(tmp_path):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    done = edgemark("profile", bad)
+    assert done.returncode == 2 and f"{bad}: not a TFLite model" in done.stderr, done.stderr
+
+
 def test_a_summary_without_an_operator_table_is_a_named_error():
     with pytest.raises(EdgemarkError, match="model.tflite: LiteRT's profile summary has no operator table"):
         parse_summary("Timings (microseconds): count=0\n", "model.tflite")

@@ -253,6 +253,9 @@ def profile_litert(model_path: Path, runs: int, warmup: int, threads: int, input
     litert = require("ai_edge_litert", "profiling TFLite models")
     if not Path(model_path).is_file():
         raise EdgemarkError(f"{model_path}: no such TFLite file")
+    with open(model_path, "rb") as f:
+        if f.read(8)[4:8] != b"TFL3":  # the flatbuffer's file identifier
+            raise EdgemarkError(f"{model_path}: not a TFLite model (no TFL3 file identifier)")
     model = _CompiledModel(_library(litert), Path(model_path), threads, input_side)
     try:
         for _ in range(warmup):
