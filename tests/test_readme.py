@@ -136,6 +136,7 @@ RUNS = {
     "edgemark profile mobilenetv2_96/onnx-fp32 mobilenetv2_96/onnx-int8 mobilenetv2_96/openvino-fp32 mobilenetv2_96/openvino-int8 "
     "--out profile": Run(add=["--runs", "5", "--warmup", "2"]),  # A and B: the folders the runs above wrote
     "edgemark profile mobilenetv2_96/tflite-int8 mobilenetv2_96/tflite-fp32 --detector blazeface": Run(add=["--runs", "5", "--warmup", "2"]),
+    "edgemark profile mobilenetv2_96/tflite-int8 --detector blazeface": Run(add=["--runs", "5", "--warmup", "2"]),
     "edgemark deploy --model mobilenetv2_96 --target tflite --precision int8 --host pi5 --data ~/data/cuhk":
         Run(device=True, add=["--test-faces", "20"]),
     "edgemark bench --model mobilenetv2_96 --target tflite,onnx --device ssh://pi5 --threads 1,4 --data ~/data/cuhk":
