@@ -46,6 +46,14 @@ def main(argv=None) -> int:
     b.add_argument("--cores", help="pin runs to these cores, in order (e.g. 4-7 for a big.LITTLE board's big cores)")
     b.add_argument("--worker-timeout", type=float, default=900.0, help="seconds one measurement may take (then: not measured)")
     b.add_argument("--tta", default="", help="flip: every artifact also measured flip-averaged, a row of its own")
+    f = sub.add_parser("profile", help="per-operator profiles of the bundle's artifacts and detector networks here (JSON)")
+    f.add_argument("--bundle", required=True)
+    f.add_argument("--out", required=True, help="the profile.json to write")
+    f.add_argument("--artifact", action="append", default=[], help="an artifact of the bundle by name (repeat for more)")
+    f.add_argument("--detector", action="append", default=[], help="a detector network by name (repeat for more)")
+    f.add_argument("--runs", type=int, default=50)
+    f.add_argument("--warmup", type=int, default=10)
+    f.add_argument("--threads", type=int, default=1)
     v = sub.add_parser("verify", help="check every file of a bundle against its hashes")
     v.add_argument("bundle")
     sub.add_parser("info", help="device facts as JSON")
@@ -63,6 +71,16 @@ def main(argv=None) -> int:
             if not result["faces"]:
                 print(f"no face found in {args.image} (detector: {result['detector']})", file=sys.stderr)
                 return 1
+        elif args.command == "profile":
+            from .environment import machine_summary
+            from .io import write_json_atomic
+            from .profile.run import profile_artifact, profile_detector
+
+            profiles = [profile_artifact(Path(args.bundle) / "artifacts" / name, args.runs, args.warmup, args.threads)
+                        for name in args.artifact]
+            profiles += [profile_detector(name, args.runs, args.warmup, args.threads) for name in args.detector]
+            write_json_atomic(Path(args.out), {"machine": machine_summary(), "profiles": profiles})
+            print(json.dumps({"profile": args.out}))
         elif args.command == "verify":
             from .remote.bundle import verify_bundle
 

@@ -141,6 +141,8 @@ RUNS = {
         Run(device=True, add=["--test-faces", "20"]),
     "edgemark bench --model mobilenetv2_96 --target tflite,onnx --device ssh://pi5 --threads 1,4 --data ~/data/cuhk":
         Run(device=True, add=["--precision", "int8", *SHORT_BENCH]),
+    "edgemark profile mobilenetv2_96/tflite-int8 mobilenetv2_96/onnx-int8 --detector blazeface --device ssh://pi5":
+        Run(device=True, add=["--runs", "5", "--warmup", "2"]),
     "scp face.jpg pi5:": Run(device=True),
     "ssh pi5 edgemark/bundles/mobilenetv2_96/bin/edgemark predict --model edgemark/bundles/mobilenetv2_96/artifacts/tflite-int8 "
     "face.jpg --out face_landmarks.png": Run(device=True),

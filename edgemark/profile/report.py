@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import EdgemarkError
 from ..io import write_json_atomic, write_text_atomic
 from .layers import layer_sort_key
 
@@ -133,10 +134,38 @@ def markdown(profiles: list[dict], machine: str, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_profiles(data, source: str) -> None:
+    """A profile.json from elsewhere (a device) has the shape the tables read, or a named error."""
+    def fail(what: str):
+        raise EdgemarkError(f"{source}: not a profile ({what})")
+
+    if not isinstance(data, dict) or not isinstance(data.get("machine"), dict) or not isinstance(data.get("profiles"), list):
+        fail("want an object with 'machine' and a list of 'profiles'")
+    number = (int, float)
+    for i, p in enumerate(data["profiles"]):
+        if not isinstance(p, dict) or not isinstance(p.get("artifact"), str):
+            fail(f"profiles[{i}] has no artifact name")
+        if "unsupported" in p:
+            if not isinstance(p["unsupported"], str):
+                fail(f"profiles[{i}].unsupported is not text")
+            continue
+        if not (isinstance(p.get("runtime"), str) and isinstance(p.get("total_ms"), number) and isinstance(p.get("run_ms"), number)
+                and isinstance(p.get("runs"), int) and isinstance(p.get("warmup"), int) and isinstance(p.get("threads"), int)):
+            fail(f"profiles[{i}] lacks runtime, total_ms, run_ms, runs, warmup or threads")
+        for key, fields in (("ops", ("name", "op", "layer", "kind", "where")), ("kinds", ("kind",)), ("layers", ("layer", "kind"))):
+            rows = p.get(key)
+            if key == "layers" and rows is None:
+                continue
+            if not isinstance(rows, list) or not all(isinstance(r, dict) and all(isinstance(r.get(f), str) for f in fields)
+                                                     and isinstance(r.get("ms"), number) and isinstance(r.get("share"), number)
+                                                     for r in rows):
+                fail(f"profiles[{i}].{key} is not a list of rows with {', '.join(fields)}, ms and share")
+
+
 def write_profile(profiles: list[dict], out_dir: Path, machine: dict, command: str) -> list[Path]:
     """profile.json (every operator of every artifact) and profile.md in ``out_dir``, atomically."""
     out_dir = Path(out_dir)
-    label = f"{machine.get('cpu')} ({machine.get('machine')}, {machine.get('cores')} cores)"
+    label = f"{machine.get('board') or machine.get('cpu')} ({machine.get('machine')}, {machine.get('cores')} cores)"
     write_json_atomic(out_dir / "profile.json", {"command": command, "machine": machine, "profiles": profiles})
     write_text_atomic(out_dir / "profile.md", markdown(profiles, label, command))
     return [out_dir / "profile.json", out_dir / "profile.md"]

@@ -29,6 +29,8 @@ RUNNER_FILES = [
     "bench/__init__.py", "bench/timing.py", "bench/worker.py", "bench/run.py", "bench/gpu.py", "bench/accuracy.py",
     "pipeline.py", "detect/__init__.py", "detect/detection.py", "detect/model_files.py", "detect/blazeface.py",
     "detect/haar.py", "detect/yunet.py", "remote/__init__.py", "remote/bundle.py",
+    "profile/__init__.py", "profile/run.py", "profile/layers.py", "profile/xnnpack.py", "profile/litert.py", "profile/onnx.py",
+    "profile/openvino.py", "profile/executorch.py",
     "schemes/cuhk5.yaml", "schemes/ibug68.yaml", "schemes/wflw98.yaml",
 ]
 # ai-edge-litert runs the BlazeFace face detector, whatever the landmark artifacts' runtime
@@ -73,7 +75,8 @@ def device_artifacts(artifacts: list[Path], target: str) -> tuple[list[Path], li
     return chosen, left
 
 
-def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = None, name: str = "", frame=None) -> dict:
+def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = None, name: str = "", frame=None,
+                 extra_requirements: tuple = ()) -> dict:
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
@@ -100,7 +103,8 @@ def build_bundle(artifacts: list[Path], dest: Path, test_crops: tuple | None = N
     (dest / "bin" / "edgemark").write_text(LAUNCHER)
     (dest / "bin" / "edgemark").chmod(0o755)
     files = sorted(p for p in dest.rglob("*") if p.is_file())
-    info = {"name": name, "artifacts": [a.name for a in artifacts], "requirements": requirements(formats),
+    reqs = requirements(formats)
+    info = {"name": name, "artifacts": [a.name for a in artifacts], "requirements": reqs + [r for r in extra_requirements if r not in reqs],
             "brings_torch": sorted(set(formats) & set(TORCH_RUNTIMES)),
             "files": {str(p.relative_to(dest)): file_sha256(p) for p in files}}
     write_json_atomic(dest / "bundle.json", info)

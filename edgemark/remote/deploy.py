@@ -64,9 +64,10 @@ def check_remote_dir(remote_dir: str) -> str:
 
 
 def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str = "edgemark", python: str = "python3",
-           test_crops: tuple | None = None, on_step=None, on_bytes=None, frame=None) -> dict:
+           test_crops: tuple | None = None, on_step=None, on_bytes=None, frame=None, extra_requirements: tuple = ()) -> dict:
     """Build the bundle (``frame``: a 640x480 frame with a face for the pipeline rows of a
-    device benchmark), copy it, set up the venv, verify, publish."""
+    device benchmark; ``extra_requirements``: packages beyond the runtimes', e.g. onnx for a
+    profile), copy it, set up the venv, verify, publish."""
     step = on_step or (lambda message: None)
     remote_dir = check_remote_dir(remote_dir)
     bundles, venv = f"{remote_dir}/bundles", f"{remote_dir}/venv"
@@ -74,7 +75,7 @@ def deploy(target: SshTarget, artifacts: list[Path], name: str, remote_dir: str 
     with tempfile.TemporaryDirectory(prefix="edgemark-bundle-") as tmp:
         step("building the bundle")
         local = Path(tmp) / name
-        info = build_bundle(artifacts, local, test_crops, name, frame=frame)
+        info = build_bundle(artifacts, local, test_crops, name, frame=frame, extra_requirements=extra_requirements)
         step(f"checking {target.host}")
         facts = json.loads(target.run([python, "-c", "import json, platform; print(json.dumps({'python': platform.python_version(), "
                                        "'machine': platform.machine()}))"], what=f"running {python} on the device", timeout=60))
@@ -127,3 +128,23 @@ def remote_bench(target: SshTarget, bundle: str, threads: list[int], batches: li
     results["device"] = f"ssh://{target.host}"
     attach_reference(results, reference)
     return results
+
+
+def remote_profile(target: SshTarget, bundle: str, artifacts: list[str], detectors: list[str], runs: int, warmup: int,
+                   threads: int) -> dict:
+    """Profile the bundle's artifacts and detector networks on the device (``edgemark profile
+    --device ssh://``) and bring back its profile.json, checked whole before the host reads it."""
+    from ..profile.report import check_profiles
+
+    out = f"{bundle}/profile/profile.json"
+    target.run([f"{bundle}/bin/edgemark", "profile", "--bundle", bundle, "--out", out, "--runs", str(runs), "--warmup", str(warmup),
+                "--threads", str(threads), *(a for name in artifacts for a in ("--artifact", name)),
+                *(a for name in detectors for a in ("--detector", name))], what="the profile", timeout=3600)
+    text = target.run(["cat", out], what="reading the profile")
+    source = f"{target.host}:{out}"
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise EdgemarkError(f"{source}: not a profile ({type(e).__name__}: {str(e)[:200]})") from None
+    check_profiles(data, source)
+    return data
