@@ -106,3 +106,29 @@ def test_pipeline_with_the_bundled_detector_on_emulated_aarch64_matches_x86(bund
             assert np.abs(np.array(a["box"]) - x.box).max() < 1e-2 * scale
             assert np.abs(np.array(a["keypoints"]) - x.keypoints).max() < 1e-2 * scale
             assert np.abs(np.array(a["landmarks"]) - x.landmarks).max() < TOLERANCE["int8"] * scale
+
+
+def test_litert_profile_on_emulated_aarch64_has_the_same_operators_and_layers(bundle, tmp_path):
+    """`edgemark profile --device ssh://` on an ARM board runs the bundle's profile command: LiteRT's
+    profiler through the aarch64 wheel's libLiteRt, each XNNPACK operator mapped to its layer. Only the
+    structure is compared: times under emulation mean nothing."""
+    import json
+
+    from edgemark.profile.run import profile_artifact
+
+    dest, _, export, _ = bundle
+    out = tmp_path / "profile.json"
+    env = {"PYTHONPATH": f"{dest / 'runner'}:{SANDBOX / 'site'}", "PATH": os.environ.get("PATH", ""),
+           "EDGEMARK_MODELS": str(dest / "models")}
+    done = subprocess.run(["qemu-aarch64-static", "-cpu", "cortex-a76", "-L", str(SANDBOX / "root"),
+                           str(SANDBOX / "root/usr/bin/python3.11"), "-m", "edgemark.edge_cli", "profile", "--bundle", str(dest),
+                           "--out", str(out), "--artifact", "tflite-int8", "--detector", "blazeface", "--runs", "2", "--warmup", "1"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["machine"]["machine"] == "aarch64"
+    arm, detector = data["profiles"]
+    x86 = profile_artifact(export / "tflite-int8", runs=2, warmup=1)
+    assert [op["layer"] for op in arm["ops"]] == [op["layer"] for op in x86["ops"]]
+    assert [op["kind"] for op in arm["ops"]] == [op["kind"] for op in x86["ops"]]
+    assert arm["runtime"].startswith("LiteRT") and detector["input_side"] == 128 and detector["ops"]
