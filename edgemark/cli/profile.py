@@ -21,7 +21,7 @@ def profile(
     detector: Optional[list[str]] = typer.Option(None, "--detector", help="Also profile a face detector's network under LiteRT "
                                                  "(blazeface, blazeface-int8-96, ...), at the input side that detector runs it; "
                                                  "repeat for more."),
-    runs: int = typer.Option(50, help="Timed runs; each operator's median over them."),
+    runs: int = typer.Option(50, help="Timed runs; each operator's median over them (LiteRT: the mean its profiler reports)."),
     warmup: int = typer.Option(10, help="Runs before timing."),
     threads: int = typer.Option(1, help="Threads the runtime may use."),
     by: str = typer.Option("layer", help="Terminal detail: kind (per kind of layer only), layer (and per layer), or op "
@@ -67,7 +67,7 @@ def profile(
         raise EdgemarkError(f"--device {device!r}: profile takes cpu (here) or ssh://user@host (a device)")
     where = f"{device.removeprefix('ssh://')}: " if device != "cpu" else ""
     console.print(escape(f"{where}{machine.get('board') or machine.get('cpu')} ({machine.get('machine')}, {machine.get('cores')} cores), "
-                         f"{threads} thread(s), median of {runs} runs after {warmup} warm-up"))
+                         f"{threads} thread(s), {runs} timed runs after {warmup} warm-up"))
     for table in rich_tables(profiles, by):
         console.print(table)
     for line in summary_lines(profiles):
