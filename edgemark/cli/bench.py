@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from .common import DataOption, bench_app, bundle_name, choices, console, int_list, load_bench_frame, load_test_crops, ssh_target
+from .common import (DataOption, DevicePythonOption, RemoteDirOption, SshConfigOption, SshIdentityOption, SshPortOption, bench_app,
+                     bundle_name, choices, console, int_list, load_bench_frame, load_test_crops, ssh_target)
 
 SHIPPED_MODEL = Path("mobilenetv2_96")  # the shipped model by name: every shipped artifact of it (edgemark/shipped.py)
 
@@ -83,11 +84,11 @@ def bench(
                              "slower for narrow models. Nothing to refuse on CPUs without AMX (ARM): the results say so."),
     rounds: int = typer.Option(1, help="Measure the whole list this many times in turn (on every device): on a machine whose speed "
                                "drifts (a shared VM) every row then sees the same drift; each row reports its median round."),
-    port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
-    identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
-    ssh_config: Optional[Path] = typer.Option(None, help="ssh_config file for --device ssh://..."),
-    python: str = typer.Option("python3", help="Python on the device (--device ssh://...)."),
-    remote_dir: str = typer.Option("edgemark", help="Folder on the device (--device ssh://...)."),
+    port: Optional[int] = SshPortOption,
+    identity: Optional[Path] = SshIdentityOption,
+    ssh_config: Optional[Path] = SshConfigOption,
+    python: str = DevicePythonOption,
+    remote_dir: str = RemoteDirOption,
     devices: Optional[Path] = typer.Option(None, help="A devices YAML: benchmark every device listed, concurrently."),
     detector: str = typer.Option("blazeface", help="Pipeline rows per 640x480 frame for these face detectors (comma list, all, "
                                  "or none): each alone and with each artifact. Needs --data (a frame with a face)."),

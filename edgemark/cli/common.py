@@ -51,6 +51,12 @@ def resolve_data(data: Optional[Path]) -> Path:
 
 
 DataOption = typer.Option(None, "--data", help="Data set folder (default: $EDGEMARK_DATA).")
+# reaching a device with --device ssh://... (bench, profile)
+SshPortOption = typer.Option(None, "--port", help="SSH port for --device ssh://...")
+SshIdentityOption = typer.Option(None, "--identity", help="SSH private key for --device ssh://...")
+SshConfigOption = typer.Option(None, "--ssh-config", help="An ssh_config file for --device ssh://...")
+DevicePythonOption = typer.Option("python3", "--python", help="Python on the device that creates the venv (--device ssh://...).")
+RemoteDirOption = typer.Option("edgemark", "--remote-dir", help="Folder on the device (--device ssh://...).")
 # a shipped model by name (edgemark/shipped.py): found from any folder, in a clone or an installed package
 DEFAULT_MODEL = Path("mobilenetv2_96")
 ModelHelp = ("A shipped model by name (mobilenetv2_96, drive23: its int8 TFLite artifact; NAME/ARTIFACT, e.g. drive23/onnx-int8; "

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import EdgemarkError
-from .common import app, console
+from .common import DevicePythonOption, RemoteDirOption, SshConfigOption, SshIdentityOption, SshPortOption, app, console
 
 
 @app.command("profile")
@@ -29,11 +29,11 @@ def profile(
     out: Optional[Path] = typer.Option(None, help="Write profile.json (every operator) and profile.md into this folder."),
     device: str = typer.Option("cpu", help="cpu (here), or ssh://user@host (an ssh_config alias works: ssh://pi4): deploy the "
                                "artifacts there and profile them on the device."),
-    port: Optional[int] = typer.Option(None, help="SSH port for --device ssh://..."),
-    identity: Optional[Path] = typer.Option(None, help="SSH private key for --device ssh://..."),
-    ssh_config: Optional[Path] = typer.Option(None, help="An ssh_config file for --device ssh://..."),
-    python: str = typer.Option("python3", help="Python on the device that creates the venv (--device ssh://...)."),
-    remote_dir: str = typer.Option("edgemark", help="Folder on the device (--device ssh://...)."),
+    port: Optional[int] = SshPortOption,
+    identity: Optional[Path] = SshIdentityOption,
+    ssh_config: Optional[Path] = SshConfigOption,
+    python: str = DevicePythonOption,
+    remote_dir: str = RemoteDirOption,
 ):
     """Per-operator time and share of the total, from each runtime's own profiler (ONNX Runtime session
     profiling, OpenVINO performance counters, LiteRT's CompiledModel profiler, ExecuTorch's event
