@@ -15,7 +15,7 @@ Times are LiteRT's: each operator's mean over the profiled runs, from whole micr
 (an operator under 1 us can read 0). ``run_ms`` is the invoke's wall time with the profiler idle
 (as users run it), ``profiled_run_ms`` with it recording: the profiler's own cost is their difference.
 
-The input buffers are LiteRT's own, left as allocated: operator times do not depend on the pixels.
+The input buffers are LiteRT's own, filled with zeros: operator times do not depend on the pixels.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..optional import require
 from .xnnpack import xnnpack_kind
 
 CPU = 1  # kLiteRtHwAcceleratorCpu
+WRITE = 1  # kLiteRtTensorBufferLockModeWrite
 _P = ctypes.c_void_p
 _ROW = re.compile(r"^\s*(?P<type>\S.*?)\s+(?P<start>[\d.]+)\s+(?P<first>[\d.]+)\s+(?P<avg>[\d.]+)\s+(?P<share>[\d.]+)%\s+"
                   r"(?P<cdf>[\d.]+)%\s+(?P<mem>-?[\d.]+)\s+(?P<calls>\d+)\s+(?P<name>\S.*?)\s*$")
@@ -146,7 +147,19 @@ class _CompiledModel:
                        lib.LiteRtCreateManagedTensorBufferFromRequirements(self.env, tensor_type, requirements, ctypes.byref(buffer)))
             buffers.append(buffer)
             self._handles.append(buffer)
+            if kind == "Input":
+                self._zero(buffer, f"input {i}")
         return (_P * len(buffers))(*buffers)
+
+    def _zero(self, buffer, what: str) -> None:
+        """Zeros in an input: as allocated it may hold anything (a float NaN or denormal would change the kernels' speed)."""
+        size, address = ctypes.c_size_t(), _P()
+        self._call(f"{what} size", self.lib.LiteRtGetTensorBufferPackedSize(buffer, ctypes.byref(size)))
+        self._call(f"{what} lock", self.lib.LiteRtLockTensorBuffer(buffer, ctypes.byref(address), WRITE))
+        try:
+            ctypes.memset(address, 0, size.value)
+        finally:
+            self.lib.LiteRtUnlockTensorBuffer(buffer)
 
     def run(self) -> None:
         self._call("run", self.lib.LiteRtRunCompiledModel(self.compiled, ctypes.c_size_t(0), ctypes.c_size_t(len(self.inputs)),

@@ -107,7 +107,7 @@ def markdown(profiles: list[dict], machine: str, command: str) -> str:
         p0 = measured[0]
         litert = any(p["runtime"].startswith("LiteRT") for p in measured)
         lines += [f"Method: each runtime's own profiler on one 1-image batch (seeded noise pixels"
-                  f"{'; LiteRT: its input buffers as allocated' if litert else ''}), {p0['warmup']} warm-up runs, "
+                  f"{'; LiteRT: zeros' if litert else ''}), {p0['warmup']} warm-up runs, "
                   f"then the median of {p0['runs']} runs per operator{' (LiteRT: the mean its profile summary gives)' if litert else ''}, "
                   f"{p0['threads']} thread(s). Shares are of the sum of the "
                   "operators' times; a whole run (the runtime's own timer) adds its scheduling and copies. A layer is the model's "
