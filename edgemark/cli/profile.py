@@ -55,7 +55,7 @@ def profile(
         with console.status("profiling") as status:
             for spec in artifacts or []:
                 status.update(f"profiling {spec}")
-                if spec.endswith(".tflite") and Path(spec).is_file():  # a bare model file, as LiteRT's benchmark_model takes one
+                if _bare_tflite(spec):
                     profiles.append(profile_tflite_file(spec, runs=runs, warmup=warmup, threads=threads))
                 else:
                     profiles.append(profile_artifact(resolve_artifact(spec), runs=runs, warmup=warmup, threads=threads))
@@ -82,6 +82,11 @@ def profile(
         raise EdgemarkError("no artifact could be profiled: " + "; ".join(f"{p['artifact']}: {p['unsupported']}" for p in profiles))
 
 
+def _bare_tflite(spec: str) -> bool:
+    """A model file given as it is (no manifest), as LiteRT's benchmark_model takes one."""
+    return spec.endswith(".tflite") and Path(spec).is_file()
+
+
 def _profile_on_device(specs: list[str], detectors: list[str], runs: int, warmup: int, threads: int, device: str, ssh_options):
     """Deploy the artifacts (and the detector files every bundle carries), profile them there,
     bring the profiles back: (profiles, the device's machine facts)."""
@@ -94,7 +99,7 @@ def _profile_on_device(specs: list[str], detectors: list[str], runs: int, warmup
     from .common import ssh_target
 
     port, identity, ssh_config, python, remote_dir = ssh_options
-    if any(spec.endswith(".tflite") and Path(spec).is_file() for spec in specs):
+    if any(_bare_tflite(spec) for spec in specs):
         raise EdgemarkError("a bare .tflite file is profiled here only; for --device ssh://, give artifact folders (with manifests)")
     built_here = [name for name in detectors if name in NEED_INT8_BUILD]
     if built_here:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from ..errors import EdgemarkError
+from ..export.manifest import library_versions
 from ..optional import require
 from .xnnpack import xnnpack_kind
 
@@ -186,9 +187,10 @@ class _CompiledModel:
                 setattr(self, name, None)
 
 
-def parse_summary(text: str, source: str) -> tuple[list[dict], int, int]:
-    """The operators of LiteRT's profile summary in run order (its "Run Order" table), with the
-    number of operator events and their total microseconds (its "Timings" line)."""
+def parse_summary(text: str, source: str) -> list[dict]:
+    """The operators of LiteRT's profile summary in run order (its "Run Order" table), each with
+    its mean ms per run: its share of the whole profile (the "Timings" line's total microseconds)
+    over the runs, finer than the table's three decimals."""
     ops, in_table = [], False
     for line in text.splitlines():
         if "Run Order" in line:
@@ -201,12 +203,15 @@ def parse_summary(text: str, source: str) -> tuple[list[dict], int, int]:
             kernel = row["type"].removeprefix("Delegate/")
             where = "XNNPACK" if row["type"].startswith("Delegate/") else "LiteRT"
             ops.append({"name": row["name"], "op": kernel, "layer": row["name"], "kind": xnnpack_kind(kernel),
-                        "share_of_profile": float(row["share"]) / 100, "ms": float(row["avg"]), "calls": int(row["calls"]),
+                        "share_of_profile": float(row["share"]) / 100, "calls": int(row["calls"]),
                         "where": where})
     total = _TOTAL.search(text)
     if not ops or total is None:
         raise EdgemarkError(f"{source}: LiteRT's profile summary has no operator table (is the profiler on?):\n{text[:400]}")
-    return ops, int(total.group(1)), int(total.group(2))
+    total_us, calls = int(total.group(2)), max(op["calls"] for op in ops)
+    for op in ops:
+        op["ms"] = op.pop("share_of_profile") * total_us / calls / 1000
+    return ops
 
 
 # what XNNPACK makes of each TFLite operator: the kernel-name starts it may run it as
@@ -284,24 +289,14 @@ def profile_litert(model_path: Path, runs: int, warmup: int, threads: int, input
             model.run()
             profiled.append((time.perf_counter() - t0) * 1000)
         model.lib.LiteRtStopProfiler(model.profiler)
-        ops, _, total_us = parse_summary(model.summary(), str(model_path))
+        ops = parse_summary(model.summary(), str(model_path))
         side = model.side
     finally:
         with _captured_stderr():
             model.close()
-    calls = max(op["calls"] for op in ops)
-    for op in ops:  # the mean from the share of the whole profile: finer than the table's three decimals
-        op["ms"] = op.pop("share_of_profile") * total_us / calls / 1000
     mapped = map_to_layers(ops, tflite_operators(model_path))
-    return {"runtime": f"LiteRT {_version()} XNNPACK", "profiler": "LiteRT CompiledModel profiler (libLiteRt C API, LiteRtGetProfileSummary)",
+    version = library_versions("ai-edge-litert").get("ai-edge-litert", "?")
+    return {"runtime": f"LiteRT {version} XNNPACK", "profiler": "LiteRT CompiledModel profiler (libLiteRt C API, LiteRtGetProfileSummary)",
             "run_ms": statistics.median(walls), "profiled_run_ms": statistics.median(profiled), "ops": ops, "layers_mapped": mapped,
             "input_side": side}
 
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("ai-edge-litert")
-    except metadata.PackageNotFoundError:
-        return "?"

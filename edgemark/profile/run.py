@@ -46,11 +46,15 @@ def _totals(ops: list[dict], key: str, total: float) -> list[dict]:
     return sorted(rows.values(), key=order)
 
 
+def _check_counts(runs: int, warmup: int, threads: int) -> None:
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise EdgemarkError(f"--runs must be >= 1, --warmup >= 0 and --threads >= 1 (got {runs}, {warmup}, {threads})")
+
+
 def profile_artifact(path, runs: int = 50, warmup: int = 10, threads: int = 1) -> dict:
     """The profile of one artifact folder: per operator, per layer and per kind of layer,
     each with its median time per run (ms) and share of the operators' total."""
-    if runs < 1 or warmup < 0 or threads < 1:
-        raise EdgemarkError(f"--runs must be >= 1, --warmup >= 0 and --threads >= 1 (got {runs}, {warmup}, {threads})")
+    _check_counts(runs, warmup, threads)
     folder, manifest = read_manifest(path)
     fmt, precision = manifest.get("format"), manifest.get("precision")
     result = {"artifact": manifest.get("name") or folder.name, "folder": str(folder), "format": fmt, "precision": precision,
@@ -88,8 +92,7 @@ def profile_detector(name: str, runs: int = 50, warmup: int = 10, threads: int =
     from ..detect.blazeface import VARIANTS, model_path
     from .litert import profile_litert
 
-    if runs < 1 or warmup < 0 or threads < 1:
-        raise EdgemarkError(f"--runs must be >= 1, --warmup >= 0 and --threads >= 1 (got {runs}, {warmup}, {threads})")
+    _check_counts(runs, warmup, threads)
     if name not in VARIANTS:
         raise EdgemarkError(f"--detector: {name!r} is not one network file (choose one of {', '.join(VARIANTS)}; "
                             "blazeface-fast runs blazeface-int8-96, and blazeface on frames where that finds no face)")
@@ -110,8 +113,7 @@ def profile_tflite_file(path, runs: int = 50, warmup: int = 10, threads: int = 1
     """The profile of a bare .tflite file (no manifest: anyone's model, e.g. a peer's), at its own input shape."""
     from .litert import profile_litert
 
-    if runs < 1 or warmup < 0 or threads < 1:
-        raise EdgemarkError(f"--runs must be >= 1, --warmup >= 0 and --threads >= 1 (got {runs}, {warmup}, {threads})")
+    _check_counts(runs, warmup, threads)
     path = Path(path)
     result = {"artifact": path.name, "folder": str(path.parent), "format": "tflite", "precision": None, "threads": threads,
               "runs": runs, "warmup": warmup}
